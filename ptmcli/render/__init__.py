@@ -1,0 +1,1 @@
+"""Rich renderables for the terminal views; only cli/output.py prints them."""
