@@ -1,5 +1,6 @@
 """`ptm generate`: run a causal LM, greedy step by step or with sampling and beam search."""
 
+import logging
 from contextlib import nullcontext
 from typing import Annotated
 
@@ -32,6 +33,8 @@ EPILOG = _(
     "  ptm generate \"Once upon a time\" --temperature 0.8 --top-p 0.9 --seed 1\n\n"
     "  ptm generate --chat \"What is BERT?\" --max-new-tokens 64 --format plain"
 )
+
+log = logging.getLogger("ptmcli")
 
 DEFAULT_MODEL = "smollm2"
 DECODING_PANEL = _("Decoding")
@@ -102,7 +105,7 @@ def command(
         out.render(_prompt_text(prompts[0]))
     with nullcontext() if streaming else out.status(_("generating")):
         results = generate(loaded.model, loaded.tokenizer, prompts, settings,
-                           on_text=out.write if streaming else None)
+                           on_text=out.stream if streaming else None)
 
     _report(out, source.reference, results, streamed=streaming, with_steps=steps is not None)
 
@@ -147,6 +150,10 @@ def _prompt_text(prompt: str):
 
 
 def _report(out: Output, model: str, results, *, streamed: bool, with_steps: bool) -> None:
+    for result in results:
+        if result.incomplete_bytes:
+            log.warning(_("the last character was cut off by the token limit; its bytes {bytes} are left out")
+                        .format(bytes=result.incomplete_bytes))
     if out.format in (OutputFormat.json, OutputFormat.jsonl):
         out.records([{"model": model, **result.as_record()} for result in results])
         return

@@ -39,6 +39,7 @@ def download(names: PackNames, output_format: FormatOpt = OutputFormat.auto) -> 
     from ptmcli.packs.store import get_pack, is_prepared, pack_path, prepare_pack
 
     out = Output(output_format)
+    out.prefer_plain()
     packs = [get_pack(name) for name in names]
 
     records = []
@@ -58,6 +59,7 @@ def path(name: Annotated[str, typer.Argument(help=_("Pack name."))],
     from ptmcli.packs.store import get_pack, is_prepared, pack_path
 
     out = Output(output_format)
+    out.prefer_plain()
     pack = get_pack(name)
     if not is_prepared(pack):
         raise PtmError(_("pack '{name}' is not prepared").format(name=name),

@@ -56,6 +56,7 @@ settings = RootSettings()
 class Output:
     def __init__(self, output_format: OutputFormat = OutputFormat.auto):
         self.terminal = settings.terminal or Terminal.detect(settings.no_color)
+        self.requested_format = output_format
         if output_format == OutputFormat.auto:
             output_format = OutputFormat.table if self.terminal.stdout_isatty else OutputFormat.jsonl
         self.format = output_format
@@ -66,6 +67,11 @@ class Output:
     @property
     def human(self) -> bool:
         return self.format == OutputFormat.table
+
+    def prefer_plain(self) -> None:
+        """Use plain lines unless a format was requested, for modes whose output is one value per line."""
+        if self.requested_format == OutputFormat.auto:
+            self.format = OutputFormat.plain
 
     # Data on stdout.
 
@@ -82,6 +88,10 @@ class Output:
         self.write(text + "\n")
 
     def write(self, text: str) -> None:
+        sys.stdout.write(text)
+
+    def stream(self, text: str) -> None:
+        """Write text as soon as it is generated, for readers at the other end of a pipe."""
         sys.stdout.write(text)
         sys.stdout.flush()
 
@@ -173,6 +183,15 @@ def configure_logging(verbosity: int) -> None:
     # The libraries' own progress bars are off unless -v: ptm reports its own progress.
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1" if verbosity <= 0 else "0")
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "info" if verbosity > 1 else "warning" if verbosity else "error")
+    transformers_logging = sys.modules.get("transformers.utils.logging")
+    if transformers_logging is not None:
+        # Already imported (a notebook, or the tests), so the variables above came too late.
+        transformers_logging.set_verbosity(logging.INFO if verbosity > 1 else logging.WARNING if verbosity > 0
+                                           else logging.ERROR)
+        if verbosity > 0:
+            transformers_logging.enable_progress_bar()
+        else:
+            transformers_logging.disable_progress_bar()
     if verbosity < 0 or not sys.stderr.isatty():
         # Some converters (GGUF dequantization) use plain tqdm, which only this variable silences.
         os.environ.setdefault("TQDM_DISABLE", "1")

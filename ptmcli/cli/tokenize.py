@@ -89,6 +89,9 @@ def command(
                                        ("--decode", decode)) if chosen]
     if len(modes) > 1:
         raise UsageError(_("{modes} cannot be combined; choose one").format(modes=" and ".join(modes)))
+    if modes:
+        # --ids, --tokens, --count and --decode print one value per line, like ttok, unless a format is given.
+        out.prefer_plain()
     texts = read_texts(texts, file, encoding_errors)
     id_lists = [_parse_ids(text) for text in texts] if decode else None
     if pairs and decode:
@@ -118,8 +121,7 @@ def command(
     )
     results = [(item, tokenize(item.tokenizer, texts, pairs, options)) for item in loaded]
 
-    mode = modes[0] if modes else None
-    _report(out, results, mode)
+    _report(out, results, modes[0] if modes else None)
 
 
 def _parse_ids(text: str) -> list[int]:

@@ -63,11 +63,12 @@ class Generation:
     """The result for one prompt."""
 
     prompt: str
-    text: str
+    text: str  # whole characters only; see incomplete_bytes
     prompt_tokens: int
     new_token_ids: list[int]
     stop_reason: str
     steps: list[Step]
+    incomplete_bytes: str | None = None  # hex bytes of a character cut off by the token limit
 
     @property
     def new_tokens(self) -> int:
@@ -159,9 +160,11 @@ def generate(model, tokenizer, prompts: list[str], settings: GenerationSettings,
                 new_ids, stop_reason = new_ids[:position + 1], STOP_EOS
                 break
         steps = _steps(tokenizer, output.logits, row, new_ids, settings.show_top) if record_steps else []
+        text, incomplete = _whole_characters(tokenizer, new_ids)
         results.append(Generation(
             prompt=prompt,
-            text=tokenizer.decode(new_ids, skip_special_tokens=True),
+            text=text,
+            incomplete_bytes=incomplete.hex(" ") or None,
             prompt_tokens=int(inputs["attention_mask"][row].sum()),
             new_token_ids=new_ids,
             stop_reason=stop_reason,
@@ -202,6 +205,18 @@ def _stop_ids(model, tokenizer) -> set[int]:
     if configured is None:
         return set()
     return set(configured) if isinstance(configured, list) else {configured}
+
+
+def _whole_characters(tokenizer, ids: list[int]) -> tuple[str, bytes]:
+    """Decode ids, leaving out the bytes of a last character that the token limit cut off."""
+    decoder = StreamDecoder(tokenizer)
+    for token_id in ids:
+        decoder.push(token_id)
+    incomplete = decoder.flush()
+    text = tokenizer.decode(ids, skip_special_tokens=True)
+    if incomplete:
+        text = text.rstrip("\ufffd")
+    return text, incomplete
 
 
 def _steps(tokenizer, logits, row: int, new_ids: list[int], show_top: int) -> list[Step]:
@@ -251,6 +266,5 @@ class _Streamer:
                 self.on_text(text)
 
     def end(self) -> None:
-        tail = self.decoder.flush()
-        if tail:
-            self.on_text(tail)
+        # Bytes of a cut-off character are dropped here and reported in Generation.incomplete_bytes.
+        self.decoder.flush()

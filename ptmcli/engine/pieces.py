@@ -90,9 +90,12 @@ class StreamDecoder:
         self._emitted = text
         return added
 
-    def flush(self) -> str:
-        """Return whatever is left at the end, with U+FFFD for a character that never completed."""
-        if self.byte_level:
-            self._pending = b""
-            return self._utf8.decode(b"", final=True)
-        return ""
+    def flush(self) -> bytes:
+        """End the stream and return the bytes of a character that never completed, if any.
+
+        They are returned rather than decoded, because decoding them could only give U+FFFD.
+        """
+        leftover = self._pending
+        self._utf8.reset()
+        self._pending = b""
+        return leftover
