@@ -37,6 +37,7 @@ EPILOG = _(
 log = logging.getLogger("ptmcli")
 
 DEFAULT_MODEL = "smollm2"
+DEFAULT_MAX_NEW_TOKENS = 32
 DECODING_PANEL = _("Decoding")
 
 
@@ -126,8 +127,13 @@ def _settings(steps, show_top, max_new_tokens, temperature, top_k, top_p, seed, 
     if show_top < 1:
         raise UsageError(_("--show-top must be at least 1, got {value}").format(value=show_top))
     do_sample = (temperature is not None and temperature > 0) or top_k is not None or top_p is not None
+    new_tokens = DEFAULT_MAX_NEW_TOKENS
+    if steps is not None:
+        new_tokens = steps
+    elif max_new_tokens is not None:
+        new_tokens = max_new_tokens
     settings = GenerationSettings(
-        max_new_tokens=steps if steps is not None else (max_new_tokens if max_new_tokens is not None else 32),
+        max_new_tokens=new_tokens,
         do_sample=do_sample,
         temperature=temperature,
         top_k=top_k,

@@ -55,14 +55,14 @@ def _read_file(file: Path) -> bytes:
 def _lines(data: bytes, origin: str, encoding_errors: EncodingErrors) -> list[str]:
     text = decode_utf8(data, origin, encoding_errors)
     lines = text.splitlines()
-    kept = [line for line in lines if line.strip()]
-    skipped = len(lines) - len(kept)
+    texts = [line for line in lines if line.strip()]
+    skipped = len(lines) - len(texts)
     if skipped:
         log.warning(ngettext("skipped {count} empty line in {origin}", "skipped {count} empty lines in {origin}",
                              skipped).format(count=skipped, origin=origin))
-    if not kept:
+    if not texts:
         raise UsageError(_("no text in {origin}").format(origin=origin))
-    return kept
+    return texts
 
 
 def decode_utf8(data: bytes, origin: str, encoding_errors: EncodingErrors) -> str:

@@ -97,7 +97,10 @@ def _pack_records() -> list[dict]:
     records = []
     for pack in PACKS.values():
         prepared = is_prepared(pack)
-        state = "built-in" if pack.builtin else "prepared" if prepared else "not prepared"
+        if pack.builtin:
+            state = "built-in"
+        else:
+            state = "prepared" if prepared else "not prepared"
         records.append({
             "type": "pack",
             "name": pack.name,

@@ -31,7 +31,7 @@ def complete_model(incomplete: str) -> list[str]:
         from ptmcli.engine.resolve import cached_model_ids
 
         names += cached_model_ids()
-    except Exception:  # completion must never fail loudly
+    except Exception:  # an error here would print into the user's shell prompt
         pass
     return [name for name in names if name.startswith(incomplete)]
 

@@ -26,7 +26,10 @@ class OutputFormat(str, Enum):
 
 @dataclass(frozen=True)
 class Terminal:
-    """Which streams are terminals and whether colour is allowed; tests replace it."""
+    """Terminal facts that decide the output: which streams are terminals, and whether colour is allowed.
+
+    Tests replace it to act as a pipe or a terminal.
+    """
 
     stdout_isatty: bool
     stderr_isatty: bool
@@ -172,7 +175,7 @@ def configure_logging(verbosity: int) -> None:
     ptm_log = logging.getLogger("ptmcli")
     ptm_log.handlers[:] = [handler]
     ptm_log.propagate = False
-    ptm_log.setLevel(logging.ERROR if verbosity < 0 else logging.INFO if verbosity > 0 else logging.WARNING)
+    ptm_log.setLevel(_level(verbosity, quiet=logging.ERROR, normal=logging.WARNING, verbose=logging.INFO))
 
     logging.captureWarnings(True)
     for name in ("py.warnings", "transformers", "huggingface_hub", "accelerate", "torch"):
@@ -182,12 +185,11 @@ def configure_logging(verbosity: int) -> None:
         library_log.setLevel(logging.WARNING if verbosity > 0 else logging.ERROR)
     # The libraries' own progress bars are off unless -v: ptm reports its own progress.
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1" if verbosity <= 0 else "0")
-    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "info" if verbosity > 1 else "warning" if verbosity else "error")
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "warning" if verbosity > 0 else "error")
     transformers_logging = sys.modules.get("transformers.utils.logging")
     if transformers_logging is not None:
         # Already imported (a notebook, or the tests), so the variables above came too late.
-        transformers_logging.set_verbosity(logging.INFO if verbosity > 1 else logging.WARNING if verbosity > 0
-                                           else logging.ERROR)
+        transformers_logging.set_verbosity(logging.WARNING if verbosity > 0 else logging.ERROR)
         if verbosity > 0:
             transformers_logging.enable_progress_bar()
         else:
@@ -195,3 +197,11 @@ def configure_logging(verbosity: int) -> None:
     if verbosity < 0 or not sys.stderr.isatty():
         # Some converters (GGUF dequantization) use plain tqdm, which only this variable silences.
         os.environ.setdefault("TQDM_DISABLE", "1")
+
+
+def _level(verbosity: int, *, quiet: int, normal: int, verbose: int) -> int:
+    if verbosity < 0:
+        return quiet
+    if verbosity > 0:
+        return verbose
+    return normal

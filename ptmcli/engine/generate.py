@@ -1,8 +1,8 @@
 """Causal-LM generation through `model.generate`, with each decoding step recorded for display.
 
-The step view reads the per-step logits that `generate` returns (`output_logits=True`), so it runs
-the library's own loop with its KV cache instead of re-feeding the whole sequence at every step,
-and its greedy choices are exactly those of a plain `model.generate` call.
+The step view reads the per-step logits that `generate` returns (`output_logits=True`). So it runs
+the library's own loop with its KV cache instead of feeding the whole sequence at every step, and
+its greedy choices are exactly those of a plain `model.generate` call.
 """
 
 import logging

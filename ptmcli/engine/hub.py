@@ -27,7 +27,7 @@ def offline_requested() -> bool:
     return value.strip().lower() in {"1", "true", "yes", "on"}
 
 
-# Captured before a failed probe sets HF_HUB_OFFLINE itself, so that the two can be told apart.
+# Read before a failed probe sets HF_HUB_OFFLINE itself, so that a user's request stays distinguishable.
 _offline_from_environment = offline_requested()
 
 

@@ -26,6 +26,15 @@ def is_byte_level(tokenizer) -> bool:
     return "ByteLevel" in repr(backend.decoder) or "ByteLevel" in repr(backend.pre_tokenizer)
 
 
+def tokenizer_algorithm(tokenizer) -> str:
+    """Name the tokenizer's algorithm as the field does: WordPiece, BPE, byte-level BPE or Unigram."""
+    backend = getattr(tokenizer, "backend_tokenizer", None)
+    if backend is None:
+        return type(tokenizer).__name__
+    algorithm = type(backend.model).__name__
+    return f"byte-level {algorithm}" if is_byte_level(tokenizer) else algorithm
+
+
 def token_bytes(token: str, byte_level: bool) -> bytes | None:
     """Return the raw bytes behind a byte-level or byte-fallback token, or None for a plain token."""
     fallback = _BYTE_FALLBACK.match(token)

