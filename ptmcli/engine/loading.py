@@ -87,6 +87,18 @@ def load_model(source: ModelSource, auto_class: str, *, device: str, dtype, trus
 def _not_found(source: ModelSource, error: Exception, *, purpose: str,
                suggestion: str | None = None) -> ModelNotFoundError:
     name = source.reference
+    if _caused_by(error, "RevisionNotFoundError"):
+        return ModelNotFoundError(
+            _("revision '{revision}' of model '{name}' was not found on the Hub at {endpoint}").format(
+                revision=source.revision, name=name, endpoint=hub.endpoint()),
+            hint=_("check the branch, tag or commit passed to --revision"),
+        )
+    if hub.user_offline():
+        return ModelNotFoundError(
+            _("model '{name}' is not in the local cache, and offline mode (--offline or HF_HUB_OFFLINE) "
+              "prevents downloading it").format(name=name),
+            hint=_("run once without --offline to download it, or use an offline pack (see 'ptm models list')"),
+        )
     if not hub.hub_reachable():
         message = _("model '{name}' is not in the local cache and the Hub at {endpoint} cannot be reached").format(
             name=name, endpoint=hub.endpoint()
@@ -104,6 +116,16 @@ def _not_found(source: ModelSource, error: Exception, *, purpose: str,
     else:
         hint = _("see 'ptm models list' for offline packs, set HF_ENDPOINT to a mirror, or pass a local folder")
     return ModelNotFoundError(message, hint=hint)
+
+
+def _caused_by(error: BaseException, class_name: str) -> bool:
+    """Tell whether a huggingface_hub error of this class is anywhere in the exception's chain."""
+    current: BaseException | None = error
+    while current is not None:
+        if type(current).__name__ == class_name:
+            return True
+        current = current.__cause__ or current.__context__
+    return False
 
 
 def _load_failed(source: ModelSource, error: Exception) -> PtmError:
