@@ -166,6 +166,7 @@ def test_probe_of_listening_server(monkeypatch):
     try:
         assert hub.hub_reachable() is True
     finally:
+        accepted.join(timeout=5)
         server.close()
 
 

@@ -190,7 +190,7 @@ def configure_logging(verbosity: int) -> None:
     if transformers_logging is not None:
         # Already imported (a notebook, or the tests), so the variables above came too late.
         transformers_logging.set_verbosity(logging.WARNING if verbosity > 0 else logging.ERROR)
-        if verbosity > 0:
+        if verbosity > 0 and os.environ.get("HF_HUB_DISABLE_PROGRESS_BARS") != "1":
             transformers_logging.enable_progress_bar()
         else:
             transformers_logging.disable_progress_bar()
