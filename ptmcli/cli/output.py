@@ -141,15 +141,16 @@ def _stderr_console(terminal: Terminal):
     from rich.console import Console
 
     return Console(file=sys.stderr, no_color=not terminal.color, highlight=False,
-                   force_terminal=terminal.stderr_isatty and terminal.color or None)
+                   force_terminal=True if terminal.stderr_isatty and terminal.color else None)
 
 
 def print_error(message: str, hint: str | None = None) -> None:
     terminal = settings.terminal or Terminal.detect(settings.no_color)
     console = _stderr_console(terminal)
-    line = _("Error: {message}").format(message=message)
     if hint:
-        line += " " + _("({hint})").format(hint=hint)
+        line = _("Error: {message} ({hint})").format(message=message, hint=hint)
+    else:
+        line = _("Error: {message}").format(message=message)
     console.print(line, style="bold red" if terminal.color else None, markup=False, highlight=False,
                   soft_wrap=True)
 

@@ -55,7 +55,7 @@ def command(
     models: Annotated[list[str] | None, typer.Option(
         "--model", "-m", autocompletion=complete_model, rich_help_panel=MODEL_PANEL,
         help=_("Tokenizer to use: a folder, a pack, or a Hub id. Repeat to compare tokenizers. "
-               "[default: bert-base-chinese]"))] = None,
+               "\\[default: bert-base-chinese]"))] = None,
     pairs: Annotated[list[str] | None, typer.Option(
         "--pair", help=_("Second sentence of a pair, one per text (BERT marks it with token_type_ids 1)."),
         rich_help_panel=INPUT_PANEL)] = None,
@@ -88,7 +88,8 @@ def command(
     modes = [name for name, chosen in (("--ids", ids_only), ("--tokens", tokens_only), ("--count", count_only),
                                        ("--decode", decode)) if chosen]
     if len(modes) > 1:
-        raise UsageError(_("{modes} cannot be combined; choose one").format(modes=" and ".join(modes)))
+        raise UsageError(_("{first} cannot be combined with {second}; choose one").format(
+            first=modes[0], second=modes[1]))
     if modes:
         # --ids, --tokens, --count and --decode print one value per line, like ttok, unless a format is given.
         out.prefer_plain()

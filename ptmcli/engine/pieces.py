@@ -26,13 +26,12 @@ def is_byte_level(tokenizer) -> bool:
     return "ByteLevel" in repr(backend.decoder) or "ByteLevel" in repr(backend.pre_tokenizer)
 
 
-def tokenizer_algorithm(tokenizer) -> str:
-    """Name the tokenizer's algorithm as the field does: WordPiece, BPE, byte-level BPE or Unigram."""
+def tokenizer_algorithm(tokenizer) -> tuple[str, bool]:
+    """Return the tokenizer's algorithm as the field names it (WordPiece, BPE, Unigram) and whether it is byte-level."""
     backend = getattr(tokenizer, "backend_tokenizer", None)
     if backend is None:
-        return type(tokenizer).__name__
-    algorithm = type(backend.model).__name__
-    return f"byte-level {algorithm}" if is_byte_level(tokenizer) else algorithm
+        return type(tokenizer).__name__, False
+    return type(backend.model).__name__, is_byte_level(tokenizer)
 
 
 def token_bytes(token: str, byte_level: bool) -> bytes | None:

@@ -16,12 +16,16 @@ def encoding_view(loaded, encoding) -> Group:
     tokenizer = loaded.tokenizer
     header = Text()
     header.append(f"{loaded.source.reference}", style="bold")
-    header.append("  " + _("{algorithm}, vocabulary {size}").format(
-        algorithm=tokenizer_algorithm(tokenizer), size=len(tokenizer)), style="dim")
+    algorithm, byte_level = tokenizer_algorithm(tokenizer)
+    if byte_level:
+        algorithm = _("byte-level {algorithm}").format(algorithm=algorithm)
+    header.append("  " + _("{algorithm}, vocabulary {size}").format(algorithm=algorithm, size=len(tokenizer)),
+                  style="dim")
     tokens = sum(encoding.attention_mask)
     characters = len(encoding.text) + len(encoding.pair or "")
-    header.append("  " + ngettext("{count} token", "{count} tokens", tokens).format(count=tokens) + ", "
-                  + ngettext("{count} character", "{count} characters", characters).format(count=characters))
+    header.append("  " + _("{tokens}, {characters}").format(
+        tokens=ngettext("{count} token", "{count} tokens", tokens).format(count=tokens),
+        characters=ngettext("{count} character", "{count} characters", characters).format(count=characters)))
     if encoding.truncated_tokens:
         header.append("  " + _("{count} truncated").format(count=encoding.truncated_tokens), style="yellow")
     return Group(header, _chips(encoding), _table(tokenizer, encoding), Text(""))
