@@ -26,7 +26,7 @@ def list_models(output_format: FormatOpt = OutputFormat.auto) -> None:
     if out.human:
         from ptmcli.render.models import models_table
 
-        out.render(models_table(records))
+        out.render(models_table(records, width=out.stdout_console.width))
     elif out.format == OutputFormat.plain:
         for record in records:
             out.line(record["name"])
