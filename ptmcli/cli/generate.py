@@ -85,8 +85,8 @@ def command(
     offline: OfflineOpt = False,
 ) -> None:
     out = Output(output_format)
-    settings = _settings(steps, show_top, max_new_tokens, temperature, top_k, top_p, seed, num_beams,
-                         repetition_penalty, no_repeat_ngram_size, chat)
+    settings = decoding_settings(steps, show_top, max_new_tokens, temperature, top_k, top_p, seed, num_beams,
+                                 repetition_penalty, no_repeat_ngram_size, chat)
     prompts = read_texts(prompts, file, encoding_errors)
 
     from ptmcli.engine.device import resolve_device, resolve_dtype
@@ -111,8 +111,9 @@ def command(
     _report(out, source.reference, results, streamed=streaming, with_steps=steps is not None)
 
 
-def _settings(steps, show_top, max_new_tokens, temperature, top_k, top_p, seed, num_beams, repetition_penalty,
-              no_repeat_ngram_size, chat):
+def decoding_settings(steps, show_top, max_new_tokens, temperature, top_k, top_p, seed, num_beams, repetition_penalty,
+                      no_repeat_ngram_size, chat):
+    """Validate the decoding options shared by generate and t5 and turn them into GenerationSettings."""
     from ptmcli.engine.generate import GenerationSettings, validate
 
     if steps is not None and steps < 1:

@@ -144,7 +144,7 @@ def generate(model, tokenizer, prompts: list[str], settings: GenerationSettings,
     with torch.inference_mode():
         output = model.generate(
             **inputs,
-            **_generation_options(settings),
+            **generation_options(settings),
             pad_token_id=pad_id,
             return_dict_in_generate=True,
             output_logits=record_steps,
@@ -173,7 +173,7 @@ def generate(model, tokenizer, prompts: list[str], settings: GenerationSettings,
     return results
 
 
-def _generation_options(settings: GenerationSettings) -> dict:
+def generation_options(settings: GenerationSettings) -> dict:
     options = {"max_new_tokens": settings.max_new_tokens, "do_sample": settings.do_sample,
                "num_beams": settings.num_beams}
     if settings.do_sample:

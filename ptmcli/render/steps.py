@@ -23,13 +23,13 @@ def generation_view(result, with_steps: bool) -> Group:
     continuation.append(result.text, style="bold")
     parts = [continuation]
     if with_steps:
-        parts.append(_steps_table(result))
+        parts.append(steps_table(result))
     parts.append(summary_line(result))
     parts.append(Text(""))
     return Group(*parts)
 
 
-def _steps_table(result) -> Table:
+def steps_table(result) -> Table:
     # Bytes matter for tokens that are not plain ASCII, such as the pieces of a CJK character.
     has_bytes = any(_shows_bytes(step) for step in result.steps)
     table = Table(box=None, pad_edge=False, header_style="bold")
