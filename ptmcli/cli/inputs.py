@@ -27,7 +27,7 @@ def read_texts(texts: list[str] | None, file: Path | None,
     if file is not None and texts and texts != ["-"]:
         raise UsageError(_("give texts as arguments or with --file, not both"))
     if file is not None:
-        return _lines(_read_file(file), str(file), encoding_errors)
+        return _lines(read_file(file), str(file), encoding_errors)
     if texts == ["-"] or (not texts and not sys.stdin.isatty()):
         return _lines(sys.stdin.buffer.read(), _("standard input"), encoding_errors)
     if not texts:
@@ -41,7 +41,7 @@ def read_texts(texts: list[str] | None, file: Path | None,
     return texts
 
 
-def _read_file(file: Path) -> bytes:
+def read_file(file: Path) -> bytes:
     try:
         return file.read_bytes()
     except FileNotFoundError:

