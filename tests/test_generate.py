@@ -238,3 +238,9 @@ def test_gguf_file_as_model(ptm, tmp_path):
     result = ptm("generate", "-m", str(gguf_file), "I like eating fried", "--steps", "5", "-F", "json")
     assert result.exit_code == 0, result.stderr
     assert result.json()["text"] == " chicken, but I'm"
+
+
+def test_dataset_pack_is_not_a_model(ptm):
+    result = ptm("generate", "--model", "chnsenti", "hi")
+    assert result.exit_code == 2
+    assert "pack 'chnsenti' is a dataset, not a model" in result.stderr

@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from ptmcli import __version__
-from ptmcli.cli import bucket, embed, generate, mask, models, t5, tokenize
+from ptmcli.cli import bucket, embed, evaluate, finetune, generate, mask, models, t5, tokenize
 from ptmcli.cli import output as output_module
 from ptmcli.errors import ExitCode, PtmError
 from ptmcli.i18n import _
@@ -24,6 +24,8 @@ app.command("generate", help=generate.HELP, epilog=generate.EPILOG)(generate.com
 app.command("embed", help=embed.HELP, epilog=embed.EPILOG)(embed.command)
 app.command("t5", help=t5.HELP, epilog=t5.EPILOG)(t5.command)
 app.command("mask", help=mask.HELP, epilog=mask.EPILOG)(mask.command)
+app.command("finetune", help=finetune.HELP, epilog=finetune.EPILOG)(finetune.command)
+app.command("evaluate", help=evaluate.HELP, epilog=evaluate.EPILOG)(evaluate.command)
 app.command("bucket", help=bucket.HELP, epilog=bucket.EPILOG)(bucket.command)
 app.add_typer(models.app, name="models")
 

@@ -5,7 +5,7 @@ from dataclasses import dataclass, replace
 
 from ptmcli.engine import hub
 from ptmcli.engine.resolve import ModelSource, suggest
-from ptmcli.errors import ModelNotFoundError, PtmError
+from ptmcli.errors import ModelNotFoundError, PtmError, UsageError
 from ptmcli.i18n import _
 from ptmcli.packs.catalog import tokenizer_pack_for
 from ptmcli.packs.store import Progress, ensure_pack
@@ -52,6 +52,11 @@ def load_model(source: ModelSource, auto_class: str, *, device: str, dtype, trus
     """Load a tokenizer and a model of the given Auto class (for example AutoModelForCausalLM)."""
     import transformers
 
+    if source.pack is not None and source.pack.kind == "dataset":
+        raise UsageError(
+            _("pack '{name}' is a dataset, not a model").format(name=source.pack.name),
+            hint=_("pass it as --dataset to ptm finetune or ptm evaluate"),
+        )
     if source.pack is not None and not source.pack.has_weights:
         raise PtmError(
             _("pack '{name}' has a tokenizer but no weights").format(name=source.pack.name),

