@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 # build that fits your hardware first (see pytorch.org), or override: make TORCH="torch==2.13.0" ...
 TORCH ?= torch==2.13.0
 
-.PHONY: setup demo test test-fast lint bench catalog
+.PHONY: setup demo test test-fast lint bench catalog docs completions
 
 $(BIN)/ptm: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -34,3 +34,9 @@ catalog: setup
 
 bench: setup
 	$(BIN)/python benchmarks/run.py
+
+docs: setup
+	$(BIN)/python tools/reference.py
+
+completions: setup
+	$(BIN)/python tools/completions.py

@@ -22,6 +22,11 @@ os.environ.pop("HF_HUB_OFFLINE", None)
 os.environ.pop("PTM_LANG", None)
 os.environ["LANGUAGE"] = "en"
 os.environ["HF_HOME"] = str(Path(os.environ["PTM_HOME"]) / "test-hf-home")
+# A developer's own config file and PTM_* defaults must not change what the tests see.
+os.environ["PTM_CONFIG"] = str(Path(os.environ["PTM_HOME"]) / "no-such-config.toml")
+for _name in [name for name in os.environ if name in ("PTM_FORMAT", "PTM_DEVICE", "PTM_DTYPE")
+              or (name.startswith("PTM_") and name.endswith("_MODEL"))]:
+    del os.environ[_name]
 
 
 @dataclass

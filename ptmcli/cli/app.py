@@ -8,7 +8,11 @@ import typer
 
 from ptmcli import __version__
 from ptmcli.cli import bucket, embed, evaluate, finetune, generate, mask, models, t5, tokenize
+from ptmcli.cli import config as config_command
+from ptmcli.cli import env as env_command
+from ptmcli.cli import inspect as inspect_command
 from ptmcli.cli import output as output_module
+from ptmcli.cli import pipeline as pipeline_command
 from ptmcli.errors import ExitCode, PtmError
 from ptmcli.i18n import _
 
@@ -28,6 +32,10 @@ app.command("finetune", help=finetune.HELP, epilog=finetune.EPILOG)(finetune.com
 app.command("evaluate", help=evaluate.HELP, epilog=evaluate.EPILOG)(evaluate.command)
 app.command("bucket", help=bucket.HELP, epilog=bucket.EPILOG)(bucket.command)
 app.add_typer(models.app, name="models")
+app.add_typer(config_command.app, name="config")
+app.command("inspect", help=inspect_command.HELP, epilog=inspect_command.EPILOG)(inspect_command.command)
+app.command("pipeline", help=pipeline_command.HELP, epilog=pipeline_command.EPILOG)(pipeline_command.command)
+app.command("env", help=env_command.HELP, epilog=env_command.EPILOG)(env_command.command)
 
 
 def _show_version(value: bool) -> None:
@@ -38,6 +46,7 @@ def _show_version(value: bool) -> None:
 
 @app.callback()
 def root(
+    ctx: typer.Context,
     verbose: Annotated[int, typer.Option("--verbose", "-v", count=True,
                                          help=_("Show more detail on stderr, including library warnings; "
                                                 "repeat for more."))] = 0,
@@ -50,6 +59,7 @@ def root(
     output_module.settings.verbosity = -1 if quiet else verbose
     output_module.settings.no_color = no_color
     output_module.configure_logging(output_module.settings.verbosity)
+    config_command.apply_defaults(ctx)
 
 
 def main(argv: list[str] | None = None) -> None:
