@@ -206,6 +206,18 @@ def test_dry_run_shows_examples_and_mapping(ptm, tiny_bert, senti_folder, tmp_pa
     assert not output.exists()
 
 
+def test_align_labels_skips_boundary_pieces():
+    # XLM-R style: "▁" is a piece of its own before most Chinese characters.
+    word_ids = [None, 0, 0, 1, 1, 2, None]
+    tokens = ["<s>", "\u2581", "江", "\u2581", "泽", "\u2581在", "</s>"]
+    assert align_labels(word_ids, [1, 2, 0], tokens) == [
+        IGNORE_INDEX, IGNORE_INDEX, 1, IGNORE_INDEX, 2, 0, IGNORE_INDEX]
+
+
+def test_align_labels_lone_boundary_word():
+    assert align_labels([None, 0, None], [5], ["<s>", "\u2581", "</s>"]) == [IGNORE_INDEX, 5, IGNORE_INDEX]
+
+
 def test_align_labels_marks_continuations():
     assert align_labels([None, 0, 0, 1, None], [3, 4]) == [IGNORE_INDEX, 3, IGNORE_INDEX, 4, IGNORE_INDEX]
 

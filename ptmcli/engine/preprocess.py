@@ -29,15 +29,28 @@ def tokenize_dataset(dataset, tokenizer, task: str, columns: Columns, *, max_len
                    description=_("tokenizing"))
 
 
-def align_labels(word_ids: list[int | None], word_labels: list[int]) -> list[int]:
-    """Give each word's label to its first piece and IGNORE_INDEX to later pieces and special tokens."""
-    labels, previous = [], None
-    for word in word_ids:
-        if word is None or word == previous:
-            labels.append(IGNORE_INDEX)
-        else:
-            labels.append(word_labels[word])
-        previous = word
+# SentencePiece and byte-level BPE write a word boundary as its own piece when no vocabulary entry
+# joins it to the word, as XLM-R's tokenizer does for most Chinese characters ("▁", "中").
+BOUNDARY_PIECES = {"\u2581", "\u0120"}
+
+
+def align_labels(word_ids: list[int | None], word_labels: list[int], tokens: list[str] | None = None) -> list[int]:
+    """Give each word's label to its first piece and IGNORE_INDEX to later pieces and special tokens.
+
+    A piece that is only a word-boundary marker carries none of the word's characters, so the label
+    goes to the next piece of the same word instead; a model could not tell the words apart there.
+    """
+    labels = [IGNORE_INDEX] * len(word_ids)
+    labelled: set[int] = set()
+    for position, word in enumerate(word_ids):
+        if word is None or word in labelled:
+            continue
+        boundary_only = tokens is not None and tokens[position] in BOUNDARY_PIECES
+        next_is_same_word = position + 1 < len(word_ids) and word_ids[position + 1] == word
+        if boundary_only and next_is_same_word:
+            continue
+        labels[position] = word_labels[word]
+        labelled.add(word)
     return labels
 
 
@@ -58,8 +71,11 @@ def _token_function(tokenizer, columns: Columns, max_length: int):
         words = [[str(word) for word in row] for row in batch[columns.tokens]]
         encoded = tokenizer(words, is_split_into_words=True, truncation=True, max_length=max_length)
         if columns.label and columns.label in batch:
-            encoded["labels"] = [align_labels(encoded.word_ids(index), tags)
-                                 for index, tags in enumerate(batch[columns.label])]
+            encoded["labels"] = [
+                align_labels(encoded.word_ids(index), tags,
+                             tokenizer.convert_ids_to_tokens(encoded["input_ids"][index]))
+                for index, tags in enumerate(batch[columns.label])
+            ]
         return encoded
 
     return tokenize_words
