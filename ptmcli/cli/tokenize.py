@@ -119,6 +119,7 @@ def command(
         truncation=truncation.value if truncation else None,
         max_length=max_length,
         padding=padding.value,
+        describe_pieces=not modes,
     )
     results = [(item, tokenize(item.tokenizer, texts, pairs, options)) for item in loaded]
 

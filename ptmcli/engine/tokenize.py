@@ -62,6 +62,9 @@ class TokenizeOptions:
     add_special_tokens: bool = True
     truncation: str | None = None
     max_length: int | None = None
+    # Describing every piece (source span, bytes) costs far more than encoding; modes that print
+    # only ids, tokens or counts turn it off.
+    describe_pieces: bool = True
     padding: str = "do_not_pad"
 
 
@@ -119,7 +122,7 @@ def tokenize(tokenizer, texts: list[str], pairs: list[str] | None = None,
         pair = pairs[row] if pairs is not None else None
         ids = batch["input_ids"][row]
         tokens = tokenizer.convert_ids_to_tokens(ids)
-        pieces = _describe(tokenizer, batch, row, tokens, text, pair, byte_level)
+        pieces = _describe(tokenizer, batch, row, tokens, text, pair, byte_level) if options.describe_pieces else []
         real_tokens = sum(batch["attention_mask"][row])
         results.append(TokenizedText(
             text=text,
