@@ -42,6 +42,27 @@ def test_help_imports_no_heavy_modules(args):
     assert json.loads(result.stdout.strip().splitlines()[-1]) == []
 
 
+def _all_commands(command, path=("ptm",)):
+    yield " ".join(path), command
+    for name, child in getattr(command, "commands", {}).items():
+        yield from _all_commands(child, (*path, name))
+
+
+def test_help_texts_lose_no_brackets_to_rich_markup():
+    """Rich reads "[default: 32]" as a style tag and drops it, so help text must escape it as "\\[default: 32]"."""
+    import typer
+    from rich.text import Text
+
+    from ptmcli.cli.app import app
+
+    dropped = []
+    for path, command in _all_commands(typer.main.get_command(app)):
+        for text in [command.help or "", *(param.help or "" for param in command.params if hasattr(param, "help"))]:
+            if Text.from_markup(text).plain.count("[") != text.count("["):
+                dropped.append(f"{path}: {text}")
+    assert dropped == []
+
+
 def test_version():
     result = run_cli("--version")
     assert result.stdout.strip() == "ptm 0.1.0"

@@ -28,11 +28,11 @@ MAX_SIZE = 1024
 
 def command(
     num_buckets: Annotated[int | None, typer.Option(
-        "--num-buckets", help=_("Number of buckets (relative_attention_num_buckets). [default: 32, or the "
+        "--num-buckets", help=_("Number of buckets (relative_attention_num_buckets). \\[default: 32, or the "
                                 "model's]"), show_default=False)] = None,
     max_distance: Annotated[int | None, typer.Option(
         "--max-distance", help=_("Distance in tokens from which every key shares the last bucket "
-                                 "(relative_attention_max_distance). [default: 128, or the model's]"),
+                                 "(relative_attention_max_distance). \\[default: 128, or the model's]"),
         show_default=False)] = None,
     causal: Annotated[bool, typer.Option(
         "--causal", help=_("Causal attention, as in the decoder's self-attention; the default is bidirectional, "

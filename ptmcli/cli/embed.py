@@ -75,13 +75,13 @@ def command(
         rich_help_panel=FEATURES_PANEL)] = Pooling.auto,
     layers: Annotated[str | None, typer.Option(
         help=_("Hidden layers to use: indices into hidden_states (0 is the embedding output), for example "
-               "-4,-3,-2,-1 or -4: for the last four. [default: the last layer]"),
+               "-4,-3,-2,-1 or -4: for the last four. \\[default: the last layer]"),
         rich_help_panel=FEATURES_PANEL, show_default=False)] = None,
     layer_mix: Annotated[LayerMix, typer.Option(
         "--layer-mix", help=_("How several --layers combine: concat (dimension times the layer count), sum or "
                               "mean."), rich_help_panel=FEATURES_PANEL)] = LayerMix.concat,
     tokens: Annotated[bool, typer.Option(
-        "--tokens", help=_("Also output token features [seq_len, dim], one row per token, special tokens marked."),
+        "--tokens", help=_("Also output token features \\[seq_len, dim], one row per token, special tokens marked."),
         rich_help_panel=FEATURES_PANEL)] = False,
     normalize: Annotated[bool, typer.Option(
         "--normalize", help=_("Scale each sentence vector to length 1 (L2)."), rich_help_panel=FEATURES_PANEL)]

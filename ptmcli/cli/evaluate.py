@@ -44,7 +44,7 @@ def command(
     dataset: Annotated[str | None, _option("--dataset", "-d", show_default=False, help=_(
         "A data file or folder, a dataset pack, or a Hub dataset id; a .txt file is one text per line."))] = None,
     split: Annotated[str | None, _option("--split", show_default=False, help=_(
-        "Split to score. [default: test, then validation]"))] = None,
+        "Split to score. \\[default: test, then validation]"))] = None,
     dataset_config: Annotated[str | None, _option("--dataset-config", show_default=False,
                                                   help=_("Configuration name of a Hub dataset."))] = None,
     text_column: Annotated[str | None, _option("--text-column", show_default=False, help=_(

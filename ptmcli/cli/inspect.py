@@ -31,7 +31,7 @@ def command(
         "--config-only", help=_("Read only config.json: no architecture, no parameter counts, no tokenizer."))]
     = False,
     depth: Annotated[int | None, typer.Option(
-        "--depth", min=1, help=_("Show this many levels of the architecture tree. [default: all]"),
+        "--depth", min=1, help=_("Show this many levels of the architecture tree. \\[default: all]"),
         rich_help_panel=OUTPUT_PANEL, show_default=False)] = None,
     output_format: FormatOpt = OutputFormat.auto,
     revision: RevisionOpt = None,

@@ -65,7 +65,7 @@ def command(
         "--num-beams", min=1, help=_("Beam search width for the seq2seq tasks; 1 is greedy."),
         rich_help_panel=TASK_PANEL)] = 1,
     top_k: Annotated[int | None, typer.Option(
-        "--top-k", min=1, help=_("Candidates to return (fill-mask, text-classification). [default: the "
+        "--top-k", min=1, help=_("Candidates to return (fill-mask, text-classification). \\[default: the "
                                  "pipeline's own: 5 for fill-mask, 1 for text-classification]"),
         rich_help_panel=TASK_PANEL, show_default=False)] = None,
     aggregation: Annotated[str, typer.Option(
