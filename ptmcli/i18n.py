@@ -20,3 +20,19 @@ def _languages() -> list[str] | None:
 translation = gettext.translation(DOMAIN, LOCALE_DIR, languages=_languages(), fallback=True)
 _ = translation.gettext
 ngettext = translation.ngettext
+
+
+def translate_typer_labels() -> None:
+    """Let Typer's own help labels ("Options", "[required]", "Aborted.") come from ptm's catalog.
+
+    Typer 0.29 calls the module-level gettext.gettext, which reads only the process-wide domain and
+    the locale variables, so the CLI points that domain at ptm's catalog and passes PTM_LANG on as
+    LANGUAGE. Only the CLI calls this: a notebook importing the engine keeps its own gettext domain.
+    Typer's vendored Click writes "Usage:", "Show this message and exit." and its usage errors as
+    plain English strings, so those stay English.
+    """
+    requested = os.environ.get("PTM_LANG")
+    if requested:
+        os.environ["LANGUAGE"] = requested
+    gettext.bindtextdomain(DOMAIN, LOCALE_DIR)
+    gettext.textdomain(DOMAIN)

@@ -63,7 +63,8 @@ def run_cli(*args: str, language: dict[str, str]) -> subprocess.CompletedProcess
 def test_extraction_finds_known_messages(template):
     assert "Error: {message}" in template
     assert template.get("{count} token").id == ("{count} token", "{count} tokens")
-    assert all(path.startswith("ptmcli/") for message in template for path, _ in message.locations)
+    assert all(path.startswith("ptmcli/") or path == "typer" for message in template for path, _ in message.locations)
+    assert ("typer", 0) in template.get("[required]").locations
 
 
 def test_every_source_message_in_po(template, zh_catalog):
@@ -219,6 +220,29 @@ def test_help_in_chinese_with_ptm_lang():
     assert "查看并使用 BERT、GPT 和 T5 预训练模型" in result.stdout
     assert "显示版本号并退出。" in result.stdout
     assert "Show the version and exit." not in result.stdout
+
+
+def test_typer_panel_titles_and_defaults_in_chinese():
+    result = run_cli("bucket", "--help", language={"PTM_LANG": LOCALE, "COLUMNS": "200"})
+    assert result.returncode == 0
+    assert "╭─ 选项 " in result.stdout
+    assert "[默认：10]" in result.stdout  # Typer's own "[default: {}]" label, for --size
+    assert "[默认：32，或模型自身的值]" in result.stdout  # ptm's escaped default of --num-buckets
+    assert "Options" not in result.stdout
+
+
+def test_bracketed_defaults_show_in_english_help():
+    # Unescaped, Rich would take "[default: 32, ...]" for a style tag and drop it.
+    result = run_cli("bucket", "--help", language={"LANGUAGE": "en", "COLUMNS": "200"})
+    assert "[default: 32, or the model's]" in result.stdout
+    assert "╭─ Options " in result.stdout
+
+
+def test_typer_error_panel_in_chinese():
+    result = run_cli("tokenize", "--no-such-option", language={"PTM_LANG": LOCALE})
+    assert result.returncode == 2
+    assert "错误" in result.stderr
+    assert "运行 'ptm tokenize -h' 查看帮助。" in result.stderr
 
 
 def test_empty_text_error_in_chinese():

@@ -2,7 +2,8 @@
 
 import pytest
 
-from ptmcli.engine.pipeline import find_task, nested_shape
+from ptmcli.engine.pipeline import _check_mask, find_task, nested_shape
+from ptmcli.errors import UsageError
 
 
 @pytest.fixture(scope="module")
@@ -241,3 +242,11 @@ def test_minilm_has_no_fill_mask_head(ptm):
     assert result.exit_code == 1
     assert "no fill-mask head" in result.stderr
     assert "BertModel" in result.stderr
+
+
+def test_fill_mask_without_a_mask_token_names_the_fix():
+    from types import SimpleNamespace
+
+    with pytest.raises(UsageError, match="has no mask token") as caught:
+        _check_mask(SimpleNamespace(mask_token=None), ["Paris is the capital of France."])
+    assert "bert-base-chinese" in caught.value.hint

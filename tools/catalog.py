@@ -45,6 +45,16 @@ HEADER_COMMENT = (
     "#"
 )
 
+# Typer 0.29 passes these labels of its help and error panels through gettext (typer/rich_utils.py and
+# typer/core.py), and ptm's CLI points gettext's process-wide domain at ptm's catalog, so they are
+# translated here beside ptm's own messages. Re-read those two files when the typer pin moves.
+TYPER_MESSAGES = (
+    "Arguments", "Options", "Commands", "Error", "Aborted.", "Aborted!", "(deprecated) ", "[default: {}]",
+    "[env var: {}]", "[required]", "Try [blue]'{command_path} {help_option}'[/] for help.", "(dynamic)",
+    "default: {default}", "env var: {var}", "required", "Missing command.", "No such command {name!r}.",
+)
+TYPER_LOCATION = ("typer", 0)
+
 # A str.format replacement field such as {name} or {byte:02x}. ptm's messages use no `{{` escapes.
 PLACEHOLDER = re.compile(r"\{[^{}]*\}")
 
@@ -72,6 +82,12 @@ def extract_template() -> Catalog:
     ):
         location = (Path(SOURCE_DIR.name, filename).as_posix(), lineno)
         template.add(message, None, [location], auto_comments=comments, context=context)
+    for message in TYPER_MESSAGES:
+        existing = template.get(message)
+        if existing is not None:
+            existing.locations.append(TYPER_LOCATION)
+        else:
+            template.add(message, None, [TYPER_LOCATION], auto_comments=["A label of Typer's help and errors."])
     return template
 
 

@@ -14,8 +14,9 @@ from ptmcli.cli import inspect as inspect_command
 from ptmcli.cli import output as output_module
 from ptmcli.cli import pipeline as pipeline_command
 from ptmcli.errors import ExitCode, PtmError
-from ptmcli.i18n import _
+from ptmcli.i18n import _, translate_typer_labels
 
+translate_typer_labels()
 app = typer.Typer(
     name="ptm",
     help=_("See and use pretrained BERT, GPT and T5 models: tokens, ids, shapes and each decoding step."),

@@ -92,7 +92,7 @@ def command(
     learning_rate: Annotated[float, _option("--learning-rate", "--lr", help=_("Peak learning rate."))] = 5e-5,
     batch_size: Annotated[int, _option("--batch-size", "-b", help=_("Examples per device per step."))] = 16,
     eval_batch_size: Annotated[int | None, _option("--eval-batch-size", show_default=False, help=_(
-        "Examples per device per evaluation step. [default: --batch-size]"))] = None,
+        "Examples per device per evaluation step. \\[default: --batch-size]"))] = None,
     gradient_accumulation_steps: Annotated[int, _option("--gradient-accumulation-steps", help=_(
         "Batches summed before each optimizer step."))] = 1,
     warmup_ratio: Annotated[float, _option("--warmup-ratio", help=_(
@@ -112,7 +112,7 @@ def command(
     early_stopping: Annotated[int | None, _option("--early-stopping", show_default=False, help=_(
         "Stop after N evaluations without a lower validation loss, and keep the best model."))] = None,
     metric: Annotated[str | None, _option("--metric", show_default=False, help=_(
-        "Comma-separated metrics for each evaluation. [default: accuracy,f1; seqeval for tagging]"))] = None,
+        "Comma-separated metrics for each evaluation. \\[default: accuracy,f1; seqeval for tagging]"))] = None,
     average: Annotated[str | None, _option("--average", show_default=False, help=_(
         "Averaging of precision/recall/f1 over more than two classes: macro, micro, weighted or per-class."))]
     = None,
@@ -126,7 +126,7 @@ def command(
     lora_dropout: Annotated[float, _option("--lora-dropout", panel=LORA_PANEL, help=_("Adapter dropout."))] = 0.1,
     lora_target_modules: Annotated[str | None, _option("--lora-target-modules", panel=LORA_PANEL,
                                                        show_default=False, help=_(
-        "Comma-separated module names to adapt, such as query,value. [default: PEFT's choice]"))] = None,
+        "Comma-separated module names to adapt, such as query,value. \\[default: PEFT's choice]"))] = None,
     overwrite: Annotated[bool, _option("--overwrite", panel=RUN_PANEL, help=_(
         "Replace a finished or unfinished run in --output-dir."))] = False,
     resume: Annotated[bool, _option("--resume", panel=RUN_PANEL, help=_(
@@ -237,7 +237,7 @@ def _report_event(out: Output, kind: str, values: dict) -> None:
     if out.verbosity < 0 or kind == "done":
         return
     if kind == "log" and "loss" in values:
-        out.progress(_("step {step}/{total}  epoch {epoch}  loss {loss:.4f}  lr {lr:.2e}").format(
+        out.progress(_("step {step}/{total}  epoch {epoch:.2f}  loss {loss:.4f}  lr {lr:.2e}").format(
             step=values["step"], total=values["max_steps"], epoch=values["epoch"], loss=values["loss"],
             lr=values.get("learning_rate", 0.0)))
     elif kind == "evaluate":
@@ -245,7 +245,7 @@ def _report_event(out: Output, kind: str, values: dict) -> None:
 
         shown = {key.removeprefix("eval_"): value for key, value in values.items()
                  if key.startswith("eval_") and not key.endswith(("runtime", "per_second"))}
-        title = _("evaluation at step {step} (epoch {epoch})").format(step=values["step"], epoch=values["epoch"])
+        title = _("evaluation at step {step} (epoch {epoch:.2f})").format(step=values["step"], epoch=values["epoch"])
         # The title goes on its own line because a Rich table wraps its title to the table's width.
         out.progress(title)
         out.stderr_console.print(metrics_table(shown))

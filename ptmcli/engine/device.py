@@ -3,7 +3,7 @@
 import logging
 
 from ptmcli.errors import UsageError
-from ptmcli.i18n import _
+from ptmcli.i18n import _, ngettext
 
 log = logging.getLogger("ptmcli")
 
@@ -36,7 +36,9 @@ def resolve_device(spec: str) -> str:
         if index:
             if not index.isdigit() or int(index) >= torch.cuda.device_count():
                 raise UsageError(
-                    _("device '{device}' does not exist: this machine has {count} CUDA device(s)").format(
+                    ngettext("device '{device}' does not exist: this machine has {count} CUDA device",
+                             "device '{device}' does not exist: this machine has {count} CUDA devices",
+                             torch.cuda.device_count()).format(
                         device=spec, count=torch.cuda.device_count()
                     )
                 )

@@ -139,8 +139,11 @@ def _pipeline(spec: TaskSpec, model, tokenizer, texts: list[str], options: Pipel
 
 def _check_mask(tokenizer, texts: list[str]) -> None:
     mask = tokenizer.mask_token
+    if mask is None:
+        raise UsageError(_("this model's tokenizer has no mask token, so it cannot fill a mask"),
+                         hint=_("use a masked language model such as bert-base-chinese or minilm"))
     for text in texts:
-        if mask is None or text.count(mask) != 1:
+        if text.count(mask) != 1:
             raise UsageError(_("fill-mask needs exactly one {mask} in each input: '{text}'").format(
                 mask=mask, text=text), hint=_("for example: \"Paris is the {mask} of France.\"").format(mask=mask))
 

@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass, field
 
 from ptmcli.engine.generate import Candidate, GenerationSettings, Step, generation_options
 from ptmcli.errors import PtmError, UsageError
-from ptmcli.i18n import _
+from ptmcli.i18n import _, ngettext
 
 log = logging.getLogger("ptmcli")
 
@@ -152,7 +152,9 @@ def input_warnings(config, tokenizer, prepared: list[Prepared]) -> list[str]:
     for item in prepared:
         details = describe_text(tokenizer, item.source)
         if details.unknown:
-            warnings.append(_("{count} part(s) of '{text}' are not in the vocabulary and become {unk}: {parts}").format(
+            warnings.append(ngettext("{count} part of '{text}' is not in the vocabulary and becomes {unk}: {parts}",
+                                     "{count} parts of '{text}' are not in the vocabulary and become {unk}: {parts}",
+                                     len(details.unknown)).format(
                 count=len(details.unknown), text=_shorten(item.source), unk=tokenizer.unk_token,
                 parts=" ".join(details.unknown)))
         if details.whitespace_collapsed:

@@ -36,8 +36,9 @@ def environment_lines(record: dict) -> list[str]:
         _("- OS: {os} ({machine})").format(os=record["os"], machine=record["machine"]),
         _("- CPUs: {count}").format(count=record["cpu_count"]),
     ]
+    not_installed = _("not installed")
     for name, version in record["packages"].items():
-        lines.append(f"- {name}: {version or _('not installed')}")
+        lines.append(f"- {name}: {version or not_installed}")
 
     if devices["cuda_available"]:
         cuda = _("yes, CUDA {version}: {names}").format(version=devices["cuda_version"],

@@ -13,7 +13,7 @@ def fill_view(result) -> Group:
     parts = [Text(result.text, style="dim"), Text(result.filled, style="bold")]
     for number, slot in enumerate(result.masks, start=1):
         table = Table(box=None, pad_edge=False, header_style="bold",
-                      title=_("mask {number} (token {index})").format(number=number, index=slot.index),
+                      title=_("mask {number} (position {index})").format(number=number, index=slot.index),
                       title_justify="left", title_style="bold")
         table.add_column(_("token"))
         table.add_column(_("id"), justify="right")

@@ -6,7 +6,7 @@ from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 
-from ptmcli.i18n import _
+from ptmcli.i18n import _, ngettext
 from ptmcli.render.steps import steps_table, summary_line
 
 SENTINEL = re.compile(r"(<extra_id_\d+>)")
@@ -31,7 +31,8 @@ def _chips(tokens: list[str], ids: list[int] | None = None, special_ids: set[int
 def token_view(model: str, view) -> Group:
     header = Text()
     header.append(model, style="bold")
-    header.append("  " + _("{count} tokens").format(count=len(view.ids)), style="dim")
+    header.append("  " + ngettext("{count} token", "{count} tokens", len(view.ids)).format(count=len(view.ids)),
+                  style="dim")
     special_ids = {view.ids[position] for position in view.special}
     table = Table(box=None, pad_edge=False, header_style="bold")
     table.add_column("#", justify="right", style="dim")
@@ -89,10 +90,19 @@ def corruption_view(example) -> Group:
         table.add_row(_("prediction"), _highlight_sentinels(example.prediction, style=""))
         table.add_row(_("filled"), Text(example.filled or ""))
     pair = example.pair
-    unit = _("pieces") if example.unit == "sentencepiece" else _("words")
-    summary = Text(_("{noise} of {total} {unit} corrupted in {spans} span(s): density {density:.3f}, mean span "
-                     "length {mean:.2f} (requested {requested_density}, {requested_mean})").format(
-        noise=pair.noise_tokens, total=len(pair.tokens), unit=unit, spans=len(pair.spans),
+    spans = len(pair.spans)
+    if example.unit == "sentencepiece":
+        message = ngettext("{noise} of {total} pieces corrupted in {spans} span: density {density:.3f}, mean span "
+                           "length {mean:.2f} (requested {requested_density}, {requested_mean})",
+                           "{noise} of {total} pieces corrupted in {spans} spans: density {density:.3f}, mean span "
+                           "length {mean:.2f} (requested {requested_density}, {requested_mean})", spans)
+    else:
+        message = ngettext("{noise} of {total} words corrupted in {spans} span: density {density:.3f}, mean span "
+                           "length {mean:.2f} (requested {requested_density}, {requested_mean})",
+                           "{noise} of {total} words corrupted in {spans} spans: density {density:.3f}, mean span "
+                           "length {mean:.2f} (requested {requested_density}, {requested_mean})", spans)
+    summary = Text(message.format(
+        noise=pair.noise_tokens, total=len(pair.tokens), spans=spans,
         density=pair.noise_tokens / len(pair.tokens), mean=pair.noise_tokens / max(len(pair.spans), 1),
         requested_density=pair.noise_density, requested_mean=pair.mean_span_length), style="dim")
     return Group(table, summary, Text(""))
