@@ -244,3 +244,17 @@ def test_decode_rejects_out_of_vocab(ptm):
     result = ptm("tokenize", "-m", BBC, "--decode", "99999")
     assert result.exit_code == 2
     assert "outside this vocabulary (0 to 21127)" in result.stderr
+
+
+@pytest.mark.real
+@pytest.mark.parametrize("describe_pieces", [True, False])
+def test_tokens_from_the_encodings_equal_convert_ids_to_tokens(bbc_tokenizer, gpt2_tokenizer, describe_pieces):
+    from ptmcli.engine.tokenize import TokenizeOptions, tokenize
+
+    texts = ["我来自中国[SEP]", "I like eating fried 炸鸡 <|endoftext|>"]
+    for tokenizer in (bbc_tokenizer, gpt2_tokenizer):
+        results = tokenize(tokenizer, texts, options=TokenizeOptions(describe_pieces=describe_pieces))
+        for result in results:
+            assert result.tokens == tokenizer.convert_ids_to_tokens(result.ids)
+            assert result.ids == tokenizer(result.text)["input_ids"]
+        assert [bool(result.pieces) for result in results] == [describe_pieces] * 2

@@ -8,6 +8,7 @@ import json
 import logging
 import os
 import sys
+from collections.abc import Iterable
 from contextlib import contextmanager
 from dataclasses import dataclass
 from enum import Enum
@@ -78,9 +79,13 @@ class Output:
 
     # Data on stdout.
 
-    def records(self, records: list[dict[str, Any]]) -> None:
-        """Write results as JSON (one object, or an array for several) or JSON Lines (one per line)."""
+    def records(self, records: Iterable[dict[str, Any]]) -> None:
+        """Write results as JSON (one object, or an array for several) or JSON Lines (one per line).
+
+        JSON Lines writes each record as it comes, so a generator of records never holds them all.
+        """
         if self.format == OutputFormat.json:
+            records = list(records)
             document = records[0] if len(records) == 1 else records
             self.write(json.dumps(document, ensure_ascii=False, indent=2) + "\n")
         else:

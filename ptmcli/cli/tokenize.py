@@ -149,6 +149,9 @@ def _report_decoded(out: Output, loaded, id_lists: list[list[int]], skip_special
 
 
 def _report(out: Output, results, mode: str | None) -> None:
+    if mode is not None:
+        _report_selected(out, results, mode)
+        return
     records = []
     for item, encodings in results:
         for encoding in encodings:
@@ -156,9 +159,7 @@ def _report(out: Output, results, mode: str | None) -> None:
             record = {"model": item.source.reference, **record, "unknown_count": encoding.unknown_count}
             records.append(record)
 
-    if mode is not None:
-        _report_selected(out, records, mode)
-    elif out.format in (OutputFormat.json, OutputFormat.jsonl):
+    if out.format in (OutputFormat.json, OutputFormat.jsonl):
         out.records(records)
     elif out.format == OutputFormat.plain:
         for record in records:
@@ -174,15 +175,17 @@ def _report(out: Output, results, mode: str | None) -> None:
                 out.render(encoding_view(item, encoding))
 
 
-def _report_selected(out: Output, records: list[dict], mode: str) -> None:
+def _report_selected(out: Output, results, mode: str) -> None:
     key = {"--ids": "ids", "--tokens": "tokens", "--count": "count"}[mode]
+
+    def value(encoding):
+        return len(encoding.ids) if key == "count" else getattr(encoding, key)
+
     if out.format in (OutputFormat.json, OutputFormat.jsonl):
-        selected = [{"model": record["model"], "text": record["text"],
-                     key: len(record["ids"]) if key == "count" else record[key]} for record in records]
-        out.records(selected)
+        out.records({"model": item.source.reference, "text": encoding.text, key: value(encoding)}
+                    for item, encodings in results for encoding in encodings)
         return
-    for record in records:
-        if key == "count":
-            out.line(str(len(record["ids"])))
-        else:
-            out.line(" ".join(str(value) for value in record[key]))
+    for _item, encodings in results:
+        for encoding in encodings:
+            selected = value(encoding)
+            out.line(str(selected) if key == "count" else " ".join(str(part) for part in selected))
