@@ -247,14 +247,25 @@ def test_decode_rejects_out_of_vocab(ptm):
 
 
 @pytest.mark.real
-@pytest.mark.parametrize("describe_pieces", [True, False])
-def test_tokens_from_the_encodings_equal_convert_ids_to_tokens(bbc_tokenizer, gpt2_tokenizer, describe_pieces):
+@pytest.mark.parametrize("detail", ["pieces", "tokens"])
+def test_tokens_from_the_encodings_equal_convert_ids_to_tokens(bbc_tokenizer, gpt2_tokenizer, detail):
     from ptmcli.engine.tokenize import TokenizeOptions, tokenize
 
     texts = ["我来自中国[SEP]", "I like eating fried 炸鸡 <|endoftext|>"]
     for tokenizer in (bbc_tokenizer, gpt2_tokenizer):
-        results = tokenize(tokenizer, texts, options=TokenizeOptions(describe_pieces=describe_pieces))
+        results = tokenize(tokenizer, texts, options=TokenizeOptions(detail=detail))
         for result in results:
             assert result.tokens == tokenizer.convert_ids_to_tokens(result.ids)
             assert result.ids == tokenizer(result.text)["input_ids"]
-        assert [bool(result.pieces) for result in results] == [describe_pieces] * 2
+        assert [bool(result.pieces) for result in results] == [detail == "pieces"] * 2
+
+
+@pytest.mark.real
+def test_ids_detail_skips_tokens_and_masks_but_keeps_ids(bbc_tokenizer):
+    from ptmcli.engine.tokenize import TokenizeOptions, tokenize
+
+    full, lean = (tokenize(bbc_tokenizer, ["我来自中国"], ["你好"], options=TokenizeOptions(detail=detail))[0]
+                  for detail in ("pieces", "ids"))
+    assert lean.ids == full.ids == [101, 2769, 3341, 5632, 704, 1744, 102, 872, 1962, 102]
+    assert full.token_type_ids == [0, 0, 0, 0, 0, 0, 0, 1, 1, 1]
+    assert (lean.tokens, lean.token_type_ids, lean.special_tokens_mask, lean.pieces) == (None, None, None, [])

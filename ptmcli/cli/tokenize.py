@@ -119,7 +119,7 @@ def command(
         truncation=truncation.value if truncation else None,
         max_length=max_length,
         padding=padding.value,
-        describe_pieces=not modes,
+        detail={None: "pieces", "--tokens": "tokens"}.get(modes[0] if modes else None, "ids"),
     )
     results = [(item, tokenize(item.tokenizer, texts, pairs, options)) for item in loaded]
 

@@ -39,11 +39,11 @@ class TokenizedText:
     text: str
     pair: str | None
     ids: list[int]
-    tokens: list[str]
+    tokens: list[str] | None  # None at detail "ids"
     attention_mask: list[int]
-    token_type_ids: list[int] | None  # None when the model takes no token_type_ids
-    special_tokens_mask: list[int]
-    pieces: list[Piece]
+    token_type_ids: list[int] | None  # None when the model takes no token_type_ids, or below detail "pieces"
+    special_tokens_mask: list[int] | None  # None below detail "pieces"
+    pieces: list[Piece]  # empty below detail "pieces"
     truncated_tokens: int  # how many tokens truncation removed
 
     @property
@@ -87,9 +87,11 @@ class TokenizeOptions:
     add_special_tokens: bool = True
     truncation: str | None = None
     max_length: int | None = None
-    # Describing every piece (source span, bytes) costs far more than encoding; modes that print
-    # only ids, tokens or counts turn it off.
-    describe_pieces: bool = True
+    # What to compute besides ids and the attention mask: "pieces" (everything), "tokens" (token
+    # strings) or "ids". Describing every piece (source span, bytes) costs far more than encoding,
+    # and even token strings, offsets and special-token masks add half to the cost of a plain
+    # encoding, so the modes that print only ids, tokens or counts ask for less.
+    detail: str = "pieces"
     padding: str = "do_not_pad"
 
 
@@ -134,9 +136,10 @@ def tokenize(tokenizer, texts: list[str], pairs: list[str] | None = None,
     if padding == "max_length" and not options.max_length:
         raise UsageError(_("--padding max_length needs --max-length N"))
 
+    full = options.detail == "pieces"
     common = dict(add_special_tokens=options.add_special_tokens, return_attention_mask=True,
-                  return_special_tokens_mask=True, return_offsets_mapping=options.describe_pieces,
-                  return_token_type_ids=uses_token_type_ids(tokenizer))
+                  return_special_tokens_mask=full, return_offsets_mapping=full,
+                  return_token_type_ids=full and uses_token_type_ids(tokenizer))
     with _collector_paused():
         batch = tokenizer(texts, pairs, truncation=truncation, max_length=options.max_length, padding=padding,
                           **common)
@@ -151,8 +154,10 @@ def tokenize(tokenizer, texts: list[str], pairs: list[str] | None = None,
             ids = batch["input_ids"][row]
             # A fast tokenizer's encodings already hold the token strings; converting ids again costs
             # more than the encoding itself on large inputs.
-            tokens = batch.tokens(row) if batch.is_fast else tokenizer.convert_ids_to_tokens(ids)
-            pieces = _describe(tokenizer, batch, row, tokens, text, pair, byte_level) if options.describe_pieces else []
+            tokens = None
+            if options.detail != "ids":
+                tokens = batch.tokens(row) if batch.is_fast else tokenizer.convert_ids_to_tokens(ids)
+            pieces = _describe(tokenizer, batch, row, tokens, text, pair, byte_level) if full else []
             attention_mask = batch["attention_mask"][row]
             results.append(TokenizedText(
                 text=text,
@@ -161,7 +166,7 @@ def tokenize(tokenizer, texts: list[str], pairs: list[str] | None = None,
                 tokens=tokens,
                 attention_mask=attention_mask,
                 token_type_ids=batch["token_type_ids"][row] if "token_type_ids" in batch else None,
-                special_tokens_mask=batch["special_tokens_mask"][row],
+                special_tokens_mask=batch["special_tokens_mask"][row] if full else None,
                 pieces=pieces,
                 truncated_tokens=max(full_lengths[row] - sum(attention_mask), 0),
             ))
