@@ -316,7 +316,8 @@ def plot_curves(log_history: list[dict], path: Path) -> None:
                        marker="o", label="eval loss")
     loss_axis.set_xlabel("step")
     loss_axis.set_title("loss")
-    loss_axis.legend(loc="best")
+    if train or evaluations:
+        loss_axis.legend(loc="best")
     for name in metric_names[:8]:
         points = [(entry["step"], entry[name]) for entry in evaluations if name in entry]
         metric_axis.plot(*zip(*points, strict=True), marker="o", label=name.removeprefix("eval_"))
