@@ -434,3 +434,69 @@ def test_torchrun_two_cpu_processes(tiny_bert, senti_folder, tmp_path):
     assert records[0]["world_size"] == 2
     assert json.loads((output / engine.RUN_MARKER).read_text())["world_size"] == 2
     assert (output / "model.safetensors").is_file()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("stop", ["sigterm-to-launcher", "ctrl-c-to-group", "sigterm-to-rank-1"])
+def test_torchrun_stop_signal_checkpoints_both_ranks_then_resumes(tiny_bert, senti_folder, tmp_path, stop):
+    """SIGTERM to torchrun, Ctrl-C to the terminal's process group, or SIGTERM to one worker alone.
+
+    Every case must stop both ranks after the same step, with one checkpoint and no finished
+    marker, and --resume then finishes the run. A rank that ran on alone would hang in the next
+    all-reduce.
+    """
+    import re
+    import time
+
+    torchrun = Path(sys.executable).with_name("torchrun")
+    output = tmp_path / "ddp-stop"
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PTM_LANG": "en"}
+    command = [str(torchrun), "--nproc_per_node", "2", "--master_port", "29533", "-m", "ptmcli", "-v", "finetune",
+               "-m", str(tiny_bert), "-d", str(senti_folder), "-o", str(output), "--max-steps", "40",
+               "--batch-size", "4", "--logging-steps", "1", "--device", "cpu", "-F", "jsonl"]
+    launcher = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+                                start_new_session=True)
+    seen = []
+    deadline = time.monotonic() + 240
+    for line in launcher.stderr:
+        seen.append(line)
+        if line.startswith("step 2/40") or time.monotonic() > deadline:
+            break
+    if stop == "sigterm-to-launcher":
+        launcher.send_signal(signal.SIGTERM)
+    elif stop == "ctrl-c-to-group":
+        os.killpg(launcher.pid, signal.SIGINT)
+    else:
+        os.kill(_worker_pid(launcher.pid, rank=1), signal.SIGTERM)
+    _, rest = launcher.communicate(timeout=120)
+    stderr = "".join(seen) + rest
+
+    assert launcher.returncode != 0
+    finished = re.findall(r"rank (\d) of 2 finished (\d+) steps", stderr)
+    assert sorted(rank for rank, _ in finished) == ["0", "1"], stderr[-3000:]
+    steps = {int(count) for _, count in finished}
+    assert len(steps) == 1  # both ranks stopped after the same step
+    stopped_at = steps.pop()
+    assert 2 <= stopped_at < 40
+    assert [path.name for path in output.glob("checkpoint-*")] == [f"checkpoint-{stopped_at}"]
+    assert ("SIGINT received" if stop == "ctrl-c-to-group" else "SIGTERM received") in stderr
+    if stop == "sigterm-to-rank-1":
+        assert "training stopped by a signal to another rank" in stderr
+    assert not (output / engine.RUN_MARKER).exists()
+
+    resumed = subprocess.run([*command, "--resume"], capture_output=True, text=True, env=env, timeout=300)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert "rank 1 of 2 finished 40 steps" in resumed.stderr
+    record = json.loads(resumed.stdout.splitlines()[-1])
+    assert (record["resumed"], record["steps"], record["world_size"]) == (True, 40, 2)
+    assert (output / engine.RUN_MARKER).is_file()
+
+
+def _worker_pid(launcher_pid: int, rank: int) -> int:
+    """Find the torchrun worker of this rank among the launcher's child processes (Linux /proc)."""
+    children = Path(f"/proc/{launcher_pid}/task/{launcher_pid}/children").read_text().split()
+    for child in children:
+        variables = Path(f"/proc/{child}/environ").read_bytes().split(b"\0")
+        if f"RANK={rank}".encode() in variables:
+            return int(child)
+    raise AssertionError(f"no worker with RANK={rank} among {children}")

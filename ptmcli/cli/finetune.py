@@ -169,8 +169,9 @@ def command(
         check_output_dir(settings)
 
     from ptmcli.engine.data import load_splits, prepare_columns, quiet_datasets
-    from ptmcli.engine.finetune import finetune, load_task_model, preview
+    from ptmcli.engine.finetune import finetune, load_task_model
     from ptmcli.engine.loading import load_tokenizer
+    from ptmcli.engine.preview import preview
     from ptmcli.engine.resolve import resolve
 
     quiet_datasets(out.verbosity > 0)

@@ -8,15 +8,16 @@ import json
 import logging
 import os
 import shutil
-import signal
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from ptmcli.engine.curves import plot_curves
 from ptmcli.engine.data import LoadedData, choose_splits
 from ptmcli.engine.metrics import class_predictions, flatten, load_metric, score
 from ptmcli.engine.preprocess import IGNORE_INDEX, tokenize_dataset
+from ptmcli.engine.stopping import Interrupted, StopOnSignal
 from ptmcli.errors import PtmError, UsageError
 from ptmcli.i18n import _
 
@@ -110,12 +111,6 @@ class FinetuneResult:
         record = asdict(self)
         record["labels"] = list(self.labels)
         return record
-
-
-class Interrupted(PtmError):
-    """Training stopped on Ctrl-C or SIGTERM after saving a checkpoint."""
-
-    exit_code = 130
 
 
 def check_precision(settings: TrainSettings) -> None:
@@ -231,7 +226,7 @@ def finetune(model, tokenizer, data: LoadedData, settings: TrainSettings, *, mod
     if eval_raw is not None and settings.eval_strategy != "no":
         evaluation = tokenize_dataset(eval_raw, tokenizer, settings.task, data.columns,
                                       max_length=settings.max_length, num_proc=settings.num_proc)
-    _require_labels(train, settings.task)
+    require_labels(train, settings.task)
     check_trainable(model, settings.task)
     metrics = {name: load_metric(name) for name in settings.metrics} if evaluation is not None else {}
 
@@ -256,17 +251,17 @@ def finetune(model, tokenizer, data: LoadedData, settings: TrainSettings, *, mod
     trainer.remove_callback(transformers.PrinterCallback)
     trainer.remove_callback(transformers.ProgressCallback)
 
-    stop = _StopOnSignal()
+    stop = StopOnSignal()
     trainer.add_callback(stop.callback())
     with stop.installed():
         outcome = trainer.train(resume_from_checkpoint=resume_from)
     state = trainer.state
     log.info(_("rank {rank} of {world} finished {steps} steps").format(
         rank=arguments.process_index, world=arguments.world_size, steps=state.global_step))
-    if stop.signal_name is not None:
+    if stop.stopped:
         checkpoint = output / f"checkpoint-{state.global_step}"
         raise Interrupted(_("training stopped by {signal} at step {step}; checkpoint saved in {path}").format(
-            signal=stop.signal_name, step=state.global_step, path=checkpoint),
+            signal=stop.signal_name or _("a signal to another rank"), step=state.global_step, path=checkpoint),
             hint=_("run the same command with --resume to continue"))
 
     final_metrics = _final_metrics(trainer, state, evaluation, settings)
@@ -292,42 +287,6 @@ def finetune(model, tokenizer, data: LoadedData, settings: TrainSettings, *, mod
             indent=2), encoding="utf-8")
         on_event("done", result.as_record())
     return result
-
-
-def plot_curves(log_history: list[dict], path: Path) -> None:
-    """Draw training loss, evaluation loss and evaluation metrics against the step, as a PNG."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    from matplotlib import pyplot
-
-    train = [(entry["step"], entry["loss"]) for entry in log_history if "loss" in entry and "step" in entry]
-    evaluations = [entry for entry in log_history if "eval_loss" in entry]
-    metric_names = sorted({key for entry in evaluations for key, value in entry.items()
-                           if key.startswith("eval_") and isinstance(value, (int, float))
-                           and key not in ("eval_loss", "eval_runtime", "eval_samples_per_second",
-                                           "eval_steps_per_second", "epoch")
-                           and key.endswith(("accuracy", "f1", "precision", "recall", "exact_match"))})
-    figure, (loss_axis, metric_axis) = pyplot.subplots(1, 2, figsize=(10, 4))
-    if train:
-        loss_axis.plot(*zip(*train, strict=True), label="train loss")
-    if evaluations:
-        loss_axis.plot([entry["step"] for entry in evaluations], [entry["eval_loss"] for entry in evaluations],
-                       marker="o", label="eval loss")
-    loss_axis.set_xlabel("step")
-    loss_axis.set_title("loss")
-    if train or evaluations:
-        loss_axis.legend(loc="best")
-    for name in metric_names[:8]:
-        points = [(entry["step"], entry[name]) for entry in evaluations if name in entry]
-        metric_axis.plot(*zip(*points, strict=True), marker="o", label=name.removeprefix("eval_"))
-    metric_axis.set_xlabel("step")
-    metric_axis.set_title("evaluation metrics")
-    if metric_names:
-        metric_axis.legend(loc="best")
-    figure.tight_layout()
-    figure.savefig(path, dpi=100)
-    pyplot.close(figure)
 
 
 def _training_arguments(settings: TrainSettings, *, has_eval: bool):
@@ -388,54 +347,6 @@ def _callbacks(settings: TrainSettings, on_event: EventHandler) -> list:
     if settings.early_stopping_patience is not None:
         callbacks.append(EarlyStoppingCallback(early_stopping_patience=settings.early_stopping_patience))
     return callbacks
-
-
-class _StopOnSignal:
-    """Turn the first Ctrl-C or SIGTERM into 'save a checkpoint and stop' at the end of the current step."""
-
-    def __init__(self):
-        self.signal_name: str | None = None
-        self._previous: dict = {}
-
-    def _handle(self, number, frame):
-        if self.signal_name is not None:
-            # A second signal means the user does not want to wait for the checkpoint.
-            raise KeyboardInterrupt
-        self.signal_name = signal.Signals(number).name
-        log.warning(_("{signal} received: saving a checkpoint after this step").format(signal=self.signal_name))
-
-    def installed(self):
-        from contextlib import contextmanager
-
-        @contextmanager
-        def scope():
-            import threading
-
-            if threading.current_thread() is not threading.main_thread():
-                yield
-                return
-            for number in (signal.SIGINT, signal.SIGTERM):
-                self._previous[number] = signal.signal(number, self._handle)
-            try:
-                yield
-            finally:
-                for number, handler in self._previous.items():
-                    signal.signal(number, handler)
-
-        return scope()
-
-    def callback(self):
-        from transformers import TrainerCallback
-
-        owner = self
-
-        class SaveAndStop(TrainerCallback):
-            def on_step_end(self, args, state, control, **kwargs):
-                if owner.signal_name is not None:
-                    control.should_save = True
-                    control.should_training_stop = True
-
-        return SaveAndStop()
 
 
 def _with_lora(model, settings: TrainSettings):
@@ -525,7 +436,7 @@ def _collator(task: str, tokenizer):
     return DataCollatorWithPadding(tokenizer)
 
 
-def _require_labels(train, task: str) -> None:
+def require_labels(train, task: str) -> None:
     needed = "start_positions" if task == "question-answering" else "labels"
     if needed not in train.column_names:
         raise UsageError(_("the training data has no labels for {task}").format(task=task),
@@ -534,46 +445,3 @@ def _require_labels(train, task: str) -> None:
 
 def _is_main_process() -> bool:
     return int(os.environ.get("RANK", "0")) == 0
-
-
-@dataclass(frozen=True)
-class PreviewExample:
-    """One tokenized training example as the model will see it."""
-
-    index: int
-    tokens: tuple[str, ...]
-    input_ids: tuple[int, ...]
-    labels: tuple  # one label name per token (None where ignored), or the example's label name
-
-    def as_record(self) -> dict:
-        return {"index": self.index, "tokens": list(self.tokens), "input_ids": list(self.input_ids),
-                "labels": list(self.labels) if isinstance(self.labels, tuple) else self.labels}
-
-
-def preview(tokenizer, data: LoadedData, settings: TrainSettings, count: int = 3) -> list[PreviewExample]:
-    """Tokenize the first training examples exactly as finetune would, for --dry-run."""
-    train_raw, _validation = choose_splits(data, validation_split=settings.validation_split, seed=settings.seed,
-                                           max_train=settings.max_train_samples, max_eval=0)
-    sample = train_raw.select(range(min(count, len(train_raw))))
-    encoded = tokenize_dataset(sample, tokenizer, settings.task, data.columns, max_length=settings.max_length,
-                               num_proc=None)
-    _require_labels(encoded, settings.task)
-    examples = []
-    for index, row in enumerate(encoded):
-        ids = row["input_ids"]
-        tokens = tuple(tokenizer.convert_ids_to_tokens(ids))
-        if settings.task == "text-classification":
-            labels = _label_name(data.labels, row["labels"])
-        elif settings.task == "token-classification":
-            labels = tuple(None if label == IGNORE_INDEX else _label_name(data.labels, label)
-                           for label in row["labels"])
-        else:
-            start, end = row["start_positions"], row["end_positions"]
-            labels = tuple("ANSWER" if start <= position <= end and (start, end) != (0, 0) else None
-                           for position in range(len(ids)))
-        examples.append(PreviewExample(index, tokens, tuple(ids), labels))
-    return examples
-
-
-def _label_name(labels: tuple[str, ...], label_id: int) -> str:
-    return labels[label_id] if 0 <= label_id < len(labels) else str(label_id)
