@@ -56,3 +56,29 @@ def test_e5_chinese_ids(e5_tokenizer):
     encoding = e5_tokenizer("我来自中国")
     assert encoding["input_ids"] == [0, 13129, 21091, 1930, 2]
     assert "token_type_ids" not in encoding
+
+
+@pytest.mark.real
+def test_character_tagging_drops_boundary_pieces(e5_tokenizer):
+    from ptmcli.engine.data import Columns
+    from ptmcli.engine.preprocess import IGNORE_INDEX, _token_function
+
+    function = _token_function(e5_tokenizer, Columns(tokens="tokens", label="tags"), 128)
+    encoded = function({"tokens": [list("旅居德国的1997")], "tags": [[0, 0, 3, 4, 0, 0, 0, 0, 0]]})
+    tokens = e5_tokenizer.convert_ids_to_tokens(encoded["input_ids"][0])
+    # The tokenizer alone gives "<s> ▁ 旅 ▁ 居 ▁ 德 ▁ 国 ▁ 的 ▁1 ▁9 ▁9 ▁7 </s>": a "▁" before each character.
+    assert tokens == ["<s>", "旅", "居", "德", "国", "的", "▁1", "▁9", "▁9", "▁7", "</s>"]
+    assert encoded["labels"][0] == [IGNORE_INDEX, 0, 0, 3, 4, 0, 0, 0, 0, 0, IGNORE_INDEX]
+    assert encoded["attention_mask"][0] == [1] * 11
+
+
+@pytest.mark.real
+def test_character_tagging_truncates_after_dropping(e5_tokenizer):
+    from ptmcli.engine.data import Columns
+    from ptmcli.engine.preprocess import _token_function
+
+    function = _token_function(e5_tokenizer, Columns(tokens="tokens", label="tags"), 8)
+    encoded = function({"tokens": [list("我来自中国北京市海淀区")], "tags": [[0] * 11]})
+    tokens = e5_tokenizer.convert_ids_to_tokens(encoded["input_ids"][0])
+    assert tokens == ["<s>", "▁我", "来", "自", "中", "国", "北", "</s>"]
+    assert len(encoded["labels"][0]) == 8

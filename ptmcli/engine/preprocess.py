@@ -69,16 +69,57 @@ def _classification_function(tokenizer, columns: Columns, max_length: int):
 def _token_function(tokenizer, columns: Columns, max_length: int):
     def tokenize_words(batch):
         words = [[str(word) for word in row] for row in batch[columns.tokens]]
-        encoded = tokenizer(words, is_split_into_words=True, truncation=True, max_length=max_length)
-        if columns.label and columns.label in batch:
-            encoded["labels"] = [
-                align_labels(encoded.word_ids(index), tags,
-                             tokenizer.convert_ids_to_tokens(encoded["input_ids"][index]))
-                for index, tags in enumerate(batch[columns.label])
-            ]
-        return encoded
+        # Truncation comes after the boundary pieces are dropped, so that a row keeps max_length
+        # real pieces rather than half as many.
+        encoded = tokenizer(words, is_split_into_words=True, truncation=False)
+        rows = {name: [] for name in encoded.keys()}
+        labels = []
+        for index in range(len(words)):
+            word_ids = encoded.word_ids(index)
+            tokens = encoded.tokens(index)
+            keep = _truncate(_without_cjk_boundaries(word_ids, tokens), word_ids, max_length)
+            for name, values in encoded.items():
+                rows[name].append([values[index][position] for position in keep])
+            if columns.label and columns.label in batch:
+                labels.append(align_labels([word_ids[position] for position in keep], batch[columns.label][index],
+                                           [tokens[position] for position in keep]))
+        if labels:
+            rows["labels"] = labels
+        return rows
 
     return tokenize_words
+
+
+def _without_cjk_boundaries(word_ids: list[int | None], tokens: list[str]) -> list[int]:
+    """Return the positions to keep, leaving out a boundary piece that stands before a CJK character.
+
+    With words given one character each, XLM-R style tokenizers write "▁" before nearly every Chinese
+    character ("▁", "统", "▁", "计"), which doubles the length of a sentence. Chinese separates no
+    words with spaces, so those markers carry nothing that the joined text would have.
+    """
+    keep = []
+    for position, token in enumerate(tokens):
+        following = position + 1
+        if (token in BOUNDARY_PIECES and word_ids[position] is not None and following < len(tokens)
+                and word_ids[following] == word_ids[position] and _starts_with_cjk(tokens[following])):
+            continue
+        keep.append(position)
+    return keep
+
+
+def _truncate(keep: list[int], word_ids: list[int | None], max_length: int) -> list[int]:
+    """Cut the kept positions to max_length, keeping the closing special tokens such as [SEP] or </s>."""
+    if len(keep) <= max_length:
+        return keep
+    closing = 0
+    while closing < len(keep) and word_ids[keep[-1 - closing]] is None:
+        closing += 1
+    return keep[:max_length - closing] + keep[len(keep) - closing:]
+
+
+def _starts_with_cjk(token: str) -> bool:
+    return bool(token) and ("\u4e00" <= token[0] <= "\u9fff" or "\u3400" <= token[0] <= "\u4dbf"
+                            or "\uf900" <= token[0] <= "\ufaff")
 
 
 def _qa_inputs(tokenizer, batch, columns: Columns, max_length: int, stride: int):
