@@ -136,6 +136,16 @@ def test_beam_search_runs(ptm):
     assert record["steps"] == []
 
 
+@pytest.mark.parametrize("output_format", ["plain", "table"])
+def test_beam_search_prints_its_text_for_one_prompt(ptm, output_format):
+    # One prompt streams its text, but beam search has nothing to stream until it ends.
+    expected = ptm("generate", "I like eating fried", "--num-beams", "3", "--max-new-tokens", "5", "-F", "json").json()
+    result = ptm("generate", "I like eating fried", "--num-beams", "3", "--max-new-tokens", "5", "-F", output_format)
+    assert result.exit_code == 0
+    assert expected["text"].strip()
+    assert expected["text"].strip() in result.stdout
+
+
 def test_chat_template_stops_at_eos(ptm):
     record = ptm("generate", "--chat", "Say hi.", "--max-new-tokens", "40", "-F", "json").json()
     assert record["stop_reason"] == "eos_token"

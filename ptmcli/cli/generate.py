@@ -101,7 +101,9 @@ def command(
         loaded = load_model(source, "AutoModelForCausalLM", device=torch_device, dtype=torch_dtype,
                             trust_remote_code=trust_remote_code, suggestion=DEFAULT_MODEL)
 
-    streaming = len(prompts) == 1 and steps is None and out.format in (OutputFormat.plain, OutputFormat.table)
+    # Beam search keeps several candidates until the end, so there is no text to stream before it finishes.
+    streaming = (len(prompts) == 1 and steps is None and settings.num_beams == 1
+                 and out.format in (OutputFormat.plain, OutputFormat.table))
     if streaming and out.human:
         out.render(_prompt_text(prompts[0]))
     with nullcontext() if streaming else out.status(_("generating")):
