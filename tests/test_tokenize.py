@@ -215,6 +215,20 @@ def test_invalid_utf8_replaced_on_request(ptm):
     assert record["ids"] == [101, 872, 1962, 102]
 
 
+def test_invalid_utf8_argument_is_one_line_error(ptm):
+    # Python passes the argument bytes b"\xff\xe4\xbd\xa0" on as "\udcff你".
+    result = ptm("tokenize", "-m", BBC, "\udcff你好")
+    assert result.exit_code == 1
+    assert result.stderr.count("\n") == 1
+    assert "text argument 1 is not valid UTF-8: byte 0xff at offset 0" in result.stderr
+
+
+def test_invalid_utf8_argument_replaced_on_request(ptm):
+    record = ptm("tokenize", "-m", BBC, "--encoding-errors", "replace", "-F", "json", "\udcff你好").json()
+    assert record["text"] == "\ufffd你好"
+    assert record["ids"] == [101, 872, 1962, 102]
+
+
 def test_file_input(ptm, tmp_path):
     path = tmp_path / "lines.txt"
     path.write_text("我来自中国\r\n中国\r\n", encoding="utf-8")

@@ -32,13 +32,19 @@ def read_texts(texts: list[str] | None, file: Path | None,
         return _lines(sys.stdin.buffer.read(), _("standard input"), encoding_errors)
     if not texts:
         raise UsageError(_("no text given"), hint=_("pass TEXT, --file PATH, or pipe text on standard input"))
+    decoded = []
     for position, text in enumerate(texts, start=1):
+        # Python hands bytes of an argument that are not UTF-8 over as lone surrogates, which the
+        # tokenizers reject with a TypeError, so they get the same check as a file or stdin.
+        raw = text.encode("utf-8", errors="surrogateescape")
+        text = decode_utf8(raw, _("text argument {position}").format(position=position), encoding_errors)
         if not text.strip():
             raise UsageError(
                 _("text argument {position} is empty").format(position=position),
                 hint=_("pass a non-empty text"),
             )
-    return texts
+        decoded.append(text)
+    return decoded
 
 
 def read_file(file: Path) -> bytes:
