@@ -37,11 +37,20 @@ class ModelSource:
         return options
 
 
+# A folder that from_pretrained can load has at least one of these: a model config, a tokenizer
+# in one of its formats, or a PEFT adapter.
+FOLDER_FILES = ("config.json", "tokenizer.json", "tokenizer_config.json", "vocab.txt", "vocab.json", "tokenizer.model",
+                "spiece.model", "sentencepiece.bpe.model", "adapter_config.json")
+
+
 def resolve(reference: str, *, offline: bool = False, revision: str | None = None,
             progress: Progress = lambda line: None) -> ModelSource:
     if offline:
         hub.request_offline()
 
+    if not reference.strip():
+        # Path("") is the current folder, which would turn an empty variable into a confusing load error.
+        raise UsageError(_("the model reference is empty"), hint=_("pass a folder, a pack name or a Hub id"))
     path = Path(reference).expanduser()
     if path.exists():
         return _local_source(reference, path)
@@ -84,6 +93,12 @@ def cached_model_ids() -> list[str]:
 
 def _local_source(reference: str, path: Path) -> ModelSource:
     if path.is_dir():
+        if not any((path / name).is_file() for name in FOLDER_FILES):
+            raise ModelNotFoundError(
+                _("folder '{path}' contains no model or tokenizer files such as config.json or tokenizer.json")
+                .format(path=reference),
+                hint=_("pass the folder that save_pretrained wrote, a .gguf file, a pack name or a Hub id"),
+            )
         return ModelSource(reference, str(path), "folder")
     if path.suffix == ".gguf":
         return ModelSource(reference, str(path.parent), "gguf", gguf_file=path.name)
