@@ -1,5 +1,6 @@
 """Terminal views of `ptm finetune` and `ptm evaluate`: metric tables, run summaries and --dry-run examples."""
 
+from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
@@ -16,9 +17,15 @@ def format_number(value) -> str:
     return f"{value:.4f}" if abs(value) < 1000 else f"{value:,.1f}"
 
 
-def metrics_table(values: dict, title: str | None = None) -> Table:
+def metrics_table(values: dict, title: str | None = None) -> RenderableType:
     """Show flat metric values as rows, and entity-type dictionaries as one row per type."""
-    table = Table(title=title, header_style="bold", box=None, pad_edge=False, title_justify="left")
+    table = _metric_rows(values)
+    # The title goes on a line of its own because Rich wraps a table's title to the table's width.
+    return Group(Text(title, style="bold"), table) if title else table
+
+
+def _metric_rows(values: dict) -> Table:
+    table = Table(header_style="bold", box=None, pad_edge=False)
     nested = {key: value for key, value in values.items() if isinstance(value, dict)}
     if nested:
         table.add_column(_("type"), no_wrap=True)
