@@ -63,6 +63,14 @@ def test_help_texts_lose_no_brackets_to_rich_markup():
     assert dropped == []
 
 
+def test_invalid_utf8_in_a_real_argument():
+    result = subprocess.run([sys.executable, "-m", "ptmcli", "tokenize", "-m", "bert-base-chinese",
+                             b"\xff\xe4\xbd\xa0"], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    assert "text argument 1 is not valid UTF-8: byte 0xff at offset 0" in result.stderr
+
+
 def test_version():
     result = run_cli("--version")
     assert result.stdout.strip() == "ptm 0.1.0"
@@ -202,3 +210,16 @@ def test_offline_option_skips_probe(ptm, monkeypatch):
     result = ptm("tokenize", "--offline", "-m", "bert-base-chinese", "中国")
     assert result.exit_code == 0
     assert probes == []
+
+
+def test_folder_without_model_files_is_named(ptm, tmp_path):
+    result = ptm("tokenize", "-m", str(tmp_path), "hi")
+    assert result.exit_code == 1
+    assert f"folder '{tmp_path}' contains no model or tokenizer files" in result.stderr
+    assert result.stderr.count("\n") == 1
+
+
+def test_empty_model_reference_is_a_usage_error(ptm):
+    result = ptm("generate", "-m", "", "hi")
+    assert result.exit_code == 2
+    assert "the model reference is empty" in result.stderr

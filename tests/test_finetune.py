@@ -500,3 +500,24 @@ def _worker_pid(launcher_pid: int, rank: int) -> int:
         if f"RANK={rank}".encode() in variables:
             return int(child)
     raise AssertionError(f"no worker with RANK={rank} among {children}")
+
+
+def _scale(value):
+    return value * 2
+
+
+def test_map_recomputes_after_a_helper_changes(tmp_path, monkeypatch):
+    import datasets
+
+    path = tmp_path / "rows.jsonl"
+    path.write_text('{"x": 1}\n{"x": 2}\n', encoding="utf-8")
+    rows = datasets.load_dataset("json", data_files=str(path), split="train", cache_dir=str(tmp_path / "cache"))
+
+    def scaled(batch):
+        return {"y": [_scale(value) for value in batch["x"]]}
+
+    assert run_map(rows, scaled, num_proc=None)["y"] == [2, 4]
+    # datasets hashes `scaled` but refers to the module-level `_scale` by name only, as it would after
+    # an upgrade that changed a helper in place.
+    monkeypatch.setattr(_scale, "__code__", (lambda value: value * 10).__code__)
+    assert run_map(rows, scaled, num_proc=None)["y"] == [10, 20]

@@ -192,8 +192,10 @@ def run_map(dataset, function, *, num_proc: int | None, remove_columns=None, des
     if processes == 1:
         processes = None
     try:
+        # datasets fingerprints a function by its own code and pickles the module-level helpers it
+        # calls by name, so a cached result would outlive a change to those helpers (a ptm upgrade).
         return dataset.map(function, batched=True, num_proc=processes, remove_columns=remove_columns,
-                           desc=description or None)
+                           desc=description or None, load_from_cache_file=False)
     except Exception as error:
         root = _root_cause(error)
         if type(root).__name__ in ("ArrowInvalid", "ArrowTypeError", "TypeError", "ValueError", "KeyError"):

@@ -118,8 +118,9 @@ def _truncate(keep: list[int], word_ids: list[int | None], max_length: int) -> l
 
 
 def _starts_with_cjk(token: str) -> bool:
+    """Report whether a piece starts with a CJK ideograph or CJK punctuation such as 。 and 、."""
     return bool(token) and ("\u4e00" <= token[0] <= "\u9fff" or "\u3400" <= token[0] <= "\u4dbf"
-                            or "\uf900" <= token[0] <= "\ufaff")
+                            or "\uf900" <= token[0] <= "\ufaff" or "\u3000" <= token[0] <= "\u303f")
 
 
 def _qa_inputs(tokenizer, batch, columns: Columns, max_length: int, stride: int):
