@@ -175,6 +175,14 @@ def test_help_shows_configured_default(ptm, config_file):
     assert "[default: my-model]" in result.stdout
 
 
+def test_tokenize_help_shows_one_default(ptm, config_file):
+    assert "[default: bert-base-chinese]" in ptm("tokenize", "--help").stdout
+    write(config_file, '[tokenize]\nmodel = "gpt2"\n')
+    result = ptm("tokenize", "--help")
+    assert "[default: gpt2]" in result.stdout
+    assert "[default: bert-base-chinese]" not in result.stdout
+
+
 # Invalid settings: one line naming the file, the line and the fix; exit code 2.
 
 @pytest.mark.parametrize(("text", "expected"), [

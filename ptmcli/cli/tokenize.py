@@ -52,10 +52,9 @@ class Padding(str, Enum):
 
 def command(
     texts: TextsArg = None,
-    models: Annotated[list[str] | None, typer.Option(
+    models: Annotated[list[str], typer.Option(
         "--model", "-m", autocompletion=complete_model, rich_help_panel=MODEL_PANEL,
-        help=_("Tokenizer to use: a folder, a pack, or a Hub id. Repeat to compare tokenizers. "
-               "\\[default: bert-base-chinese]"))] = None,
+        help=_("Tokenizer to use: a folder, a pack, or a Hub id. Repeat to compare tokenizers."))] = (DEFAULT_MODEL,),
     pairs: Annotated[list[str] | None, typer.Option(
         "--pair", help=_("Second sentence of a pair, one per text (BERT marks it with token_type_ids 1)."),
         rich_help_panel=INPUT_PANEL)] = None,
@@ -97,7 +96,7 @@ def command(
     id_lists = [_parse_ids(text) for text in texts] if decode else None
     if pairs and decode:
         raise UsageError(_("--pair cannot be used with --decode"))
-    model_names = models or [DEFAULT_MODEL]
+    model_names = list(models) or [DEFAULT_MODEL]
     if decode and len(model_names) > 1:
         raise UsageError(_("--decode takes one --model"))
 
