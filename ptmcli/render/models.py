@@ -39,8 +39,8 @@ def models_table(records: list[dict], width: int = 200) -> Table:
                    "dataset": _("dataset"), "model": _("model")}
     for record in records:
         size = human_size(record["size_bytes"])
-        if not size and record.get("download_mb"):
-            size = _("~{mb} MB").format(mb=record["download_mb"])
+        if not size and record.get("prepared_mb"):
+            size = _("~{mb} MB").format(mb=record["prepared_mb"])
         row = [
             record["name"],
             kind_labels.get(record["kind"], record["kind"]),
