@@ -244,7 +244,7 @@ def test_minilm_has_no_fill_mask_head(ptm):
     assert "BertModel" in result.stderr
 
 
-def test_fill_mask_without_a_mask_token_names_the_fix():
+def test_fill_mask_without_mask_token():
     from types import SimpleNamespace
 
     with pytest.raises(UsageError, match="has no mask token") as caught:

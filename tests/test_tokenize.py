@@ -262,7 +262,7 @@ def test_decode_rejects_out_of_vocab(ptm):
 
 @pytest.mark.real
 @pytest.mark.parametrize("detail", ["pieces", "tokens"])
-def test_tokens_from_the_encodings_equal_convert_ids_to_tokens(bbc_tokenizer, gpt2_tokenizer, detail):
+def test_tokens_match_convert_ids_to_tokens(bbc_tokenizer, gpt2_tokenizer, detail):
     from ptmcli.engine.tokenize import TokenizeOptions, tokenize
 
     texts = ["我来自中国[SEP]", "I like eating fried 炸鸡 <|endoftext|>"]
@@ -275,7 +275,7 @@ def test_tokens_from_the_encodings_equal_convert_ids_to_tokens(bbc_tokenizer, gp
 
 
 @pytest.mark.real
-def test_ids_detail_skips_tokens_and_masks_but_keeps_ids(bbc_tokenizer):
+def test_ids_detail_skips_tokens_and_masks(bbc_tokenizer):
     from ptmcli.engine.tokenize import TokenizeOptions, tokenize
 
     full, lean = (tokenize(bbc_tokenizer, ["我来自中国"], ["你好"], options=TokenizeOptions(detail=detail))[0]

@@ -82,7 +82,7 @@ class Output:
     def records(self, records: Iterable[dict[str, Any]]) -> None:
         """Write results as JSON (one object, or an array for several) or JSON Lines (one per line).
 
-        JSON Lines writes each record as it comes, so a generator of records never holds them all.
+        JSON Lines writes each record as it comes, so a generator of records never keeps them all in memory.
         """
         if self.format == OutputFormat.json:
             records = list(records)

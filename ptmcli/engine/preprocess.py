@@ -91,7 +91,7 @@ def _token_function(tokenizer, columns: Columns, max_length: int):
 
 
 def _without_cjk_boundaries(word_ids: list[int | None], tokens: list[str]) -> list[int]:
-    """Return the positions to keep, leaving out a boundary piece that stands before a CJK character.
+    """Return the positions to keep, leaving out a boundary piece that comes before a CJK character.
 
     With words given one character each, XLM-R style tokenizers write "▁" before nearly every Chinese
     character ("▁", "统", "▁", "计"), which doubles the length of a sentence. Chinese separates no

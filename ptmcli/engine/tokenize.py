@@ -88,9 +88,9 @@ class TokenizeOptions:
     truncation: str | None = None
     max_length: int | None = None
     # What to compute besides ids and the attention mask: "pieces" (everything), "tokens" (token
-    # strings) or "ids". Describing every piece (source span, bytes) costs far more than encoding,
-    # and even token strings, offsets and special-token masks add half to the cost of a plain
-    # encoding, so the modes that print only ids, tokens or counts ask for less.
+    # strings) or "ids". Describing every piece (source span, bytes) costs far more than encoding.
+    # Even token strings, offsets and special-token masks add half to the cost of a plain encoding,
+    # so the modes that print only ids, tokens or counts ask for less.
     detail: str = "pieces"
     padding: str = "do_not_pad"
 
