@@ -247,9 +247,7 @@ def _report_event(out: Output, kind: str, values: dict) -> None:
         shown = {key.removeprefix("eval_"): value for key, value in values.items()
                  if key.startswith("eval_") and not key.endswith(("runtime", "per_second"))}
         title = _("evaluation at step {step} (epoch {epoch:.2f})").format(step=values["step"], epoch=values["epoch"])
-        # The title goes on its own line because a Rich table wraps its title to the table's width.
-        out.progress(title)
-        out.stderr_console.print(metrics_table(shown))
+        out.stderr_console.print(metrics_table(shown, title=title))
 
 
 def _report_preview(out: Output, examples, labels) -> None:

@@ -96,7 +96,7 @@ def command(
     id_lists = [_parse_ids(text) for text in texts] if decode else None
     if pairs and decode:
         raise UsageError(_("--pair cannot be used with --decode"))
-    model_names = list(models) or [DEFAULT_MODEL]
+    model_names = list(models)
     if decode and len(model_names) > 1:
         raise UsageError(_("--decode takes one --model"))
 
@@ -118,11 +118,18 @@ def command(
         truncation=truncation.value if truncation else None,
         max_length=max_length,
         padding=padding.value,
-        detail={None: "pieces", "--tokens": "tokens"}.get(modes[0] if modes else None, "ids"),
+        detail=_detail(modes[0] if modes else None),
     )
     results = [(item, tokenize(item.tokenizer, texts, pairs, options)) for item in loaded]
 
     _report(out, results, modes[0] if modes else None)
+
+
+def _detail(mode: str | None) -> str:
+    """Return how much tokenize computes for a pipe mode: --tokens needs token strings, --ids and --count only ids."""
+    if mode is None:
+        return "pieces"
+    return "tokens" if mode == "--tokens" else "ids"
 
 
 def _parse_ids(text: str) -> list[int]:

@@ -62,9 +62,9 @@ class StopOnSignal:
 
             flag = torch.tensor([int(stop)], device=device)
             distributed.all_reduce(flag, op=distributed.ReduceOp.MAX)
-            if flag.item() and not stop:
-                self.stopped_by_peer = True
-            stop = bool(flag.item())
+            agreed = bool(flag.item())
+            self.stopped_by_peer = agreed and not stop
+            stop = agreed
         return stop
 
     def callback(self):
