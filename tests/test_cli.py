@@ -48,7 +48,7 @@ def _all_commands(command, path=("ptm",)):
         yield from _all_commands(child, (*path, name))
 
 
-def test_help_texts_lose_no_brackets_to_rich_markup():
+def test_help_keeps_bracketed_text():
     """Rich reads "[default: 32]" as a style tag and drops it, so help text must escape it as "\\[default: 32]"."""
     import typer
     from rich.text import Text
@@ -63,7 +63,7 @@ def test_help_texts_lose_no_brackets_to_rich_markup():
     assert dropped == []
 
 
-def test_invalid_utf8_in_a_real_argument():
+def test_invalid_utf8_argv_subprocess():
     result = subprocess.run([sys.executable, "-m", "ptmcli", "tokenize", "-m", "bert-base-chinese",
                              b"\xff\xe4\xbd\xa0"], capture_output=True, text=True, timeout=120)
     assert result.returncode == 1
@@ -212,14 +212,14 @@ def test_offline_option_skips_probe(ptm, monkeypatch):
     assert probes == []
 
 
-def test_folder_without_model_files_is_named(ptm, tmp_path):
+def test_folder_without_model_files(ptm, tmp_path):
     result = ptm("tokenize", "-m", str(tmp_path), "hi")
     assert result.exit_code == 1
     assert f"folder '{tmp_path}' contains no model or tokenizer files" in result.stderr
     assert result.stderr.count("\n") == 1
 
 
-def test_empty_model_reference_is_a_usage_error(ptm):
+def test_empty_model_reference(ptm):
     result = ptm("generate", "-m", "", "hi")
     assert result.exit_code == 2
     assert "the model reference is empty" in result.stderr

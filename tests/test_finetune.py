@@ -438,7 +438,7 @@ def test_torchrun_two_cpu_processes(tiny_bert, senti_folder, tmp_path):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("stop", ["sigterm-to-launcher", "ctrl-c-to-group", "sigterm-to-rank-1"])
-def test_torchrun_stop_signal_checkpoints_both_ranks_then_resumes(tiny_bert, senti_folder, tmp_path, stop):
+def test_torchrun_stop_then_resume(tiny_bert, senti_folder, tmp_path, stop):
     """SIGTERM to torchrun, Ctrl-C to the terminal's process group, or SIGTERM to one worker alone.
 
     Every case must stop both ranks after the same step, with one checkpoint and no finished
@@ -506,7 +506,7 @@ def _scale(value):
     return value * 2
 
 
-def test_map_recomputes_after_a_helper_changes(tmp_path, monkeypatch):
+def test_map_recomputes_after_helper_change(tmp_path, monkeypatch):
     import datasets
 
     path = tmp_path / "rows.jsonl"

@@ -137,7 +137,7 @@ def test_beam_search_runs(ptm):
 
 
 @pytest.mark.parametrize("output_format", ["plain", "table"])
-def test_beam_search_prints_its_text_for_one_prompt(ptm, output_format):
+def test_beam_search_single_prompt_output(ptm, output_format):
     # One prompt streams its text, but beam search has nothing to stream until it ends.
     expected = ptm("generate", "I like eating fried", "--num-beams", "3", "--max-new-tokens", "5", "-F", "json").json()
     result = ptm("generate", "I like eating fried", "--num-beams", "3", "--max-new-tokens", "5", "-F", output_format)

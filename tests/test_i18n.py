@@ -222,7 +222,7 @@ def test_help_in_chinese_with_ptm_lang():
     assert "Show the version and exit." not in result.stdout
 
 
-def test_typer_panel_titles_and_defaults_in_chinese():
+def test_typer_labels_in_chinese():
     result = run_cli("bucket", "--help", language={"PTM_LANG": LOCALE, "COLUMNS": "200"})
     assert result.returncode == 0
     assert "╭─ 选项 " in result.stdout
@@ -231,7 +231,7 @@ def test_typer_panel_titles_and_defaults_in_chinese():
     assert "Options" not in result.stdout
 
 
-def test_bracketed_defaults_show_in_english_help():
+def test_bracketed_defaults_in_english():
     # Unescaped, Rich would take "[default: 32, ...]" for a style tag and drop it.
     result = run_cli("bucket", "--help", language={"LANGUAGE": "en", "COLUMNS": "200"})
     assert "[default: 32, or the model's]" in result.stdout

@@ -93,7 +93,7 @@ def cached_model_ids() -> list[str]:
 
 def _local_source(reference: str, path: Path) -> ModelSource:
     if path.is_dir():
-        # A training folder that holds only checkpoint-N folders gets a clearer message from the command.
+        # A training folder that contains only checkpoint-N folders gets a clearer message from the command.
         if not any((path / name).is_file() for name in FOLDER_FILES) and not any(path.glob("checkpoint-*")):
             raise ModelNotFoundError(
                 _("folder '{path}' contains no model or tokenizer files such as config.json or tokenizer.json")

@@ -66,7 +66,7 @@ def _collector_paused():
     """Pause Python's cyclic garbage collector while a batch is encoded and wrapped.
 
     Encoding builds several small lists per text and no reference cycles, yet the allocations
-    set off collections that rescan every list built so far: on 20,000 lines that took as long
+    set off collections that rescan every list built so far. On 20,000 lines that took as long
     as the encoding itself. Reference counting still frees everything as usual.
     """
     was_enabled = gc.isenabled()
@@ -146,14 +146,14 @@ def tokenize(tokenizer, texts: list[str], pairs: list[str] | None = None,
         full_lengths = _untruncated_lengths(tokenizer, texts, pairs, options, truncation)
         byte_level = is_byte_level(tokenizer)
 
-        # The batch's lists are fresh Python lists that nothing else holds, so each result keeps them
-        # without a copy.
+        # The batch's lists are fresh Python lists that nothing else references, so each result keeps
+        # them without a copy.
         results = []
         for row, text in enumerate(texts):
             pair = pairs[row] if pairs is not None else None
             ids = batch["input_ids"][row]
-            # A fast tokenizer's encodings already hold the token strings; converting ids again costs
-            # more than the encoding itself on large inputs.
+            # A fast tokenizer's encodings already contain the token strings. Converting the ids again
+            # costs more than the encoding itself on large inputs.
             tokens = None
             if options.detail != "ids":
                 tokens = batch.tokens(row) if batch.is_fast else tokenizer.convert_ids_to_tokens(ids)
